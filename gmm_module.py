@@ -1,0 +1,266 @@
+"""Bayesian Gaussian mixture model fitted by blocked Gibbs sampling (NumPy).
+
+Model (Bishop 2006 sec. 10.2, Murphy 2012 sec. 4.6; shared maths in README):
+    pi ~ Dir(alpha0 * 1_K)
+    Lambda_k ~ Wishart(nu0, W0),   mu_k | Lambda_k ~ N(m0, (beta0 Lambda_k)^-1)
+    c_d ~ Cat(pi),                 x_d | c_d = k ~ N(mu_k, Lambda_k^-1)
+
+One sweep samples c | x, theta for all points at once, then (mu, Lambda, pi) | x, c.
+Everything is vectorised over data points and costs O(N K D^2) per sweep:
+the quadratic form of every point under every cluster is one matrix product of the
+fixed "quadratic features" vech(x x^T) (N x D(D+1)/2) with the clusters' precisions,
+so there is no N x N and no N x K x D array.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.special import gammaln, logsumexp, multigammaln
+
+from tool import cluster_scores
+
+
+@dataclass
+class GMMPrior:
+    """Normal-Wishart-Dirichlet prior. Shapes: m0 (D,), W0 (D, D)."""
+    alpha0: float
+    beta0: float
+    nu0: float
+    m0: np.ndarray
+    W0: np.ndarray
+
+
+@dataclass
+class GMMState:
+    """One sample of the parameters: pi (K,), mu (K, D), Lambda (K, D, D)."""
+    pi: np.ndarray
+    mu: np.ndarray
+    Lambda: np.ndarray
+
+
+@dataclass
+class GMMResult:
+    """What the GMM sends back after a run of sweeps.
+
+    point_mu, point_var: (N, D) mean and diag(Lambda^-1) of each point's cluster.
+    classes: (N,) last sampled assignments; eta: (N, K) their posterior probabilities.
+    history: per sweep lists 'log_joint' and, with labels, 'acc', 'nmi', 'ari'.
+    """
+    state: GMMState
+    classes: np.ndarray
+    eta: np.ndarray
+    point_mu: np.ndarray
+    point_var: np.ndarray
+    history: dict = field(default_factory=dict)
+
+
+def make_prior(x, K, alpha0=1.0, beta0=1.0, nu0=None, W0=None):
+    """Prior defaults that adapt to the scale of the latents x (N, D).
+
+    W0 = None: m0 = mean of x and W0^-1 = (nu0 - D - 1) cov(x) / K^(2/D), so that
+    E[Lambda_k^-1] = W0^-1 / (nu0 - D - 1) is the data's covariance shrunk until K such
+    clusters fill the data's volume. nu0 = None gives D + 2, the weakest Wishart whose
+    covariance has a mean. A float W0 means W0 * I with m0 = 0 (the original code used
+    W0 = 0.55 I, nu0 = D, alpha0 = 0.3, beta0 = 1).
+    """
+    D = x.shape[1]
+    nu0 = float(D + 2) if nu0 is None else float(nu0)
+    if nu0 <= D - 1:
+        raise ValueError(f"gmm_nu0 must be > latent_dim - 1 = {D - 1}, got {nu0}")
+    if W0 is None:
+        cov = np.atleast_2d(np.cov(x, rowvar=False)) + 1e-6 * np.eye(D)
+        scale = max(nu0 - D - 1.0, 1.0) * K ** (-2.0 / D)
+        W0 = np.linalg.inv(scale * cov)
+        m0 = x.mean(axis=0)
+    else:
+        W0 = float(W0) * np.eye(D)
+        m0 = np.zeros(D)
+    return GMMPrior(float(alpha0), float(beta0), nu0, m0, W0)
+
+
+def quadratic_features(x):
+    """vech(x_d x_d^T) with off-diagonal terms doubled: (N, D(D+1)/2).
+
+    With P = vech(Lambda), x^T Lambda x = quadratic_features(x) @ P.
+    """
+    D = x.shape[1]
+    rows, cols = np.triu_indices(D)
+    q = x[:, rows] * x[:, cols]
+    q[:, rows != cols] *= 2.0
+    return q
+
+
+def vech(a):
+    """Upper triangle (rows of triu_indices) of (..., D, D) -> (..., D(D+1)/2)."""
+    rows, cols = np.triu_indices(a.shape[-1])
+    return a[..., rows, cols]
+
+
+def unvech(v, D):
+    """Inverse of vech for symmetric matrices: (..., D(D+1)/2) -> (..., D, D)."""
+    rows, cols = np.triu_indices(D)
+    a = np.zeros(v.shape[:-1] + (D, D))
+    a[..., rows, cols] = v
+    a[..., cols, rows] = v
+    return a
+
+
+def log_eta_unnormalised(q, x, state):
+    """log pi_k + log N(x_d | mu_k, Lambda_k^-1) for all d, k: (N, K).
+
+    Expands -1/2 (x - mu)^T Lambda (x - mu) into quadratic, linear and constant parts
+    (Bishop eq. 10.46 with sampled rather than expected parameters); two GEMMs.
+    """
+    D = x.shape[1]
+    chol = np.linalg.cholesky(state.Lambda)
+    half_logdet = np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+    lam_mu = np.einsum("kij,kj->ki", state.Lambda, state.mu)
+    const = (np.log(state.pi) + half_logdet - 0.5 * np.einsum("ki,ki->k", state.mu, lam_mu)
+             - 0.5 * D * np.log(2 * np.pi))
+    return -0.5 * (q @ vech(state.Lambda).T) + x @ lam_mu.T + const
+
+
+def normalise_log(log_p):
+    """Rows of exp(log_p) normalised with log-sum-exp: (N, K) -> probabilities, row lse."""
+    lse = logsumexp(log_p, axis=1, keepdims=True)
+    return np.exp(log_p - lse), lse[:, 0]
+
+
+def sample_categorical(prob, rng):
+    """One draw per row of prob (N, K) by inverse CDF on a vector of uniforms: (N,)."""
+    cdf = np.cumsum(prob, axis=1)
+    u = rng.random(prob.shape[0]) * cdf[:, -1]
+    return np.minimum((cdf < u[:, None]).sum(axis=1), prob.shape[1] - 1)
+
+
+def sample_wishart(nu, W_inv_chol, rng):
+    """Lambda_k ~ Wishart(nu_k, W_k) by the Bartlett decomposition, vectorised over k.
+
+    W_inv_chol: (K, D, D) lower Cholesky factors L_k of W_k^-1, so that F = L^-T
+    satisfies F F^T = W_k and Lambda = F A A^T F^T with A lower triangular,
+    A_ii ~ sqrt(chi2(nu - i)), A_ij ~ N(0, 1) below the diagonal.
+    """
+    K, D, _ = W_inv_chol.shape
+    A = np.tril(rng.standard_normal((K, D, D)), -1)
+    dof = np.asarray(nu, dtype=float)[:, None] - np.arange(D)[None, :]
+    A[:, np.arange(D), np.arange(D)] = np.sqrt(rng.chisquare(dof))
+    F = np.linalg.solve(np.swapaxes(W_inv_chol, 1, 2), np.broadcast_to(np.eye(D), (K, D, D)))
+    FA = F @ A
+    return FA @ np.swapaxes(FA, 1, 2)
+
+
+def posterior_params(prior, counts, sum_x, sum_xx):
+    """Normal-Wishart posterior of every cluster (Bishop eqs. 10.60-10.63).
+
+    counts (K,), sum_x (K, D), sum_xx (K, D, D) -> beta (K,), m (K, D), W^-1 (K, D, D), nu (K,).
+    """
+    beta = prior.beta0 + counts
+    m = (prior.beta0 * prior.m0 + sum_x) / beta[:, None]
+    W_inv = (np.linalg.inv(prior.W0) + sum_xx
+             + prior.beta0 * np.outer(prior.m0, prior.m0)
+             - beta[:, None, None] * np.einsum("ki,kj->kij", m, m))
+    W_inv = 0.5 * (W_inv + np.swapaxes(W_inv, 1, 2))
+    return beta, m, W_inv, prior.nu0 + counts
+
+
+def sample_parameters(prior, counts, sum_x, sum_xx, rng):
+    """(pi, mu, Lambda) | x, c. An empty cluster (counts 0) samples from its prior."""
+    K, D = sum_x.shape
+    beta, m, W_inv, nu = posterior_params(prior, counts, sum_x, sum_xx)
+    Lambda = sample_wishart(nu, np.linalg.cholesky(W_inv), rng)
+    Lambda = 0.5 * (Lambda + np.swapaxes(Lambda, 1, 2))
+    C = np.linalg.cholesky(beta[:, None, None] * Lambda)
+    z = rng.standard_normal((K, D, 1))
+    mu = m + np.linalg.solve(np.swapaxes(C, 1, 2), z)[..., 0]
+    pi = rng.dirichlet(prior.alpha0 + counts)
+    pi = np.maximum(pi, np.finfo(float).tiny)
+    return GMMState(pi / pi.sum(), mu, Lambda)
+
+
+def sufficient_stats(classes, K, x, q):
+    """N_k (K,), sum_x (K, D), sum x x^T (K, D, D) as three matrix products."""
+    onehot = np.zeros((x.shape[0], K))
+    onehot[np.arange(x.shape[0]), classes] = 1.0
+    counts = onehot.sum(axis=0)
+    return counts, onehot.T @ x, unvech(_halve_offdiag(onehot.T @ q, x.shape[1]), x.shape[1])
+
+
+def _halve_offdiag(v, D):
+    rows, cols = np.triu_indices(D)
+    v = v.copy()
+    v[:, rows != cols] *= 0.5
+    return v
+
+
+def log_prior(prior, state):
+    """log Dir(pi) + sum_k log N(mu_k | m0, (beta0 Lambda_k)^-1) Wishart(Lambda_k | nu0, W0)."""
+    K, D = state.mu.shape
+    a = np.full(K, prior.alpha0)
+    lp = gammaln(a.sum()) - gammaln(a).sum() + ((a - 1) * np.log(state.pi)).sum()
+    logdet_lam = np.linalg.slogdet(state.Lambda)[1]
+    diff = state.mu - prior.m0
+    quad = prior.beta0 * np.einsum("ki,kij,kj->k", diff, state.Lambda, diff)
+    lp += (0.5 * (D * np.log(prior.beta0 / (2 * np.pi)) + logdet_lam) - 0.5 * quad).sum()
+    nu = prior.nu0
+    logdet_W0 = np.linalg.slogdet(prior.W0)[1]
+    tr = np.einsum("ij,kji->k", np.linalg.inv(prior.W0), state.Lambda)
+    lp += (0.5 * (nu - D - 1) * logdet_lam - 0.5 * tr - 0.5 * nu * D * np.log(2)
+           - 0.5 * nu * logdet_W0 - multigammaln(0.5 * nu, D)).sum()
+    return float(lp)
+
+
+def initial_classes(x, K, rng, init, n_init=10):
+    """Starting assignments: 'kmeans' (k-means++, n_init restarts, lowest inertia) or 'prior'.
+
+    'prior' assigns uniformly at random, as a chain started from the prior would.
+    """
+    if init == "prior":
+        return rng.integers(0, K, size=x.shape[0])
+    from sklearn.cluster import KMeans
+    seed = int(rng.integers(2**31 - 1))
+    return KMeans(K, n_init=n_init, random_state=seed).fit_predict(x)
+
+
+def point_messages(state, classes):
+    """Each point's cluster mean and diag(Lambda^-1): two (N, D) arrays."""
+    cov = np.linalg.inv(state.Lambda)
+    var = np.diagonal(cov, axis1=1, axis2=2)
+    return state.mu[classes], var[classes]
+
+
+def fit_gibbs(x, K, n_sweeps, rng, prior=None, init="kmeans", classes=None, labels=None,
+              progress=None):
+    """Run n_sweeps blocked Gibbs sweeps on latents x (N, D); returns a GMMResult.
+
+    classes: (N,) assignments to start from (a warm start); otherwise `init` chooses.
+    labels: (N,) true labels, used only to record ACC/NMI/ARI per sweep.
+    progress: optional callable wrapping range(n_sweeps) (e.g. tqdm).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    prior = make_prior(x, K) if prior is None else prior
+    shift = x.mean(axis=0)  # centre, so the expanded quadratic form loses no precision
+    x = x - shift
+    prior = GMMPrior(prior.alpha0, prior.beta0, prior.nu0, prior.m0 - shift, prior.W0)
+    q = quadratic_features(x)
+    if classes is None:
+        classes = initial_classes(x, K, rng, init)
+    state = sample_parameters(prior, *sufficient_stats(classes, K, x, q), rng)
+    history = {"log_joint": []}
+    if labels is not None:
+        history.update(acc=[], nmi=[], ari=[])
+    sweeps = progress(range(n_sweeps)) if progress else range(n_sweeps)
+    eta = None
+    for _ in sweeps:
+        log_p = log_eta_unnormalised(q, x, state)
+        eta, _ = normalise_log(log_p)
+        classes = sample_categorical(eta, rng)
+        history["log_joint"].append(float(log_p[np.arange(len(classes)), classes].sum())
+                                    + log_prior(prior, state))
+        state = sample_parameters(prior, *sufficient_stats(classes, K, x, q), rng)
+        if labels is not None:
+            for name, value in cluster_scores(labels, classes).items():
+                history[name].append(value)
+    if eta is None:
+        eta, _ = normalise_log(log_eta_unnormalised(q, x, state))
+    state.mu = state.mu + shift
+    point_mu, point_var = point_messages(state, classes)
+    return GMMResult(state, classes, eta, point_mu, point_var, history)

@@ -1,0 +1,335 @@
+"""VAE+GMM mutual learning (Neuro-SERKET, arXiv 1910.08918): train, save, decode.
+
+    python main.py                          # the default run on the first 10,000 MNIST images
+    python main.py --mutual_iteration=5     # any setting below can be overridden this way
+
+Everything a run produces goes to model/<dir_name>/ (see README.md).
+"""
+# ---------------------------------------------------------------------------- settings
+mutual_iteration = 2       # rounds: round 0 trains the VAE with prior N(0, I), later rounds with the GMM's
+dir_name = "debug"         # outputs go to model/<dir_name>/
+data_root = "./data"       # MNIST folder in torchvision's layout (downloaded there when missing)
+n_data = 10000             # use the first n_data MNIST images (training set, then test set)
+latent_dim = 12            # D, size of the latent x_d shared by VAE and GMM
+hidden_dims = (256,)       # hidden layer sizes of the encoder (the decoder mirrors them)
+vae_epochs = 50            # VAE epochs per round
+batch_size = 100           # VAE mini-batch size
+lr = 1e-3                  # Adam learning rate
+alpha = 1.0                # weight of the KL term, the same in every round
+send = "mean"              # latent the encoder sends to the GMM: "mean" or "sample"
+K = 10                     # number of GMM clusters
+gmm_iter = 100             # Gibbs sweeps per round
+gmm_init = "kmeans"        # start of the first chain: "kmeans" (k-means++) or "prior" (random)
+gmm_alpha0 = 1.0           # Dirichlet concentration of the mixing weights
+gmm_beta0 = 1.0            # prior precision scale of the cluster means
+gmm_nu0 = 0.0              # Wishart degrees of freedom; 0 means latent_dim + 2
+gmm_W0 = 0.0               # Wishart scale; 0 adapts to the latents (see gmm_module), s > 0 means s * I
+warm_start_vae = True      # keep training the same VAE across rounds (False: a new VAE each round)
+warm_start_gmm = True      # start each round's chain from the last round's assignments
+prior_var_floor = 1e-3     # lower bound on the prior variances the GMM sends to the VAE
+sample_num = 16            # images decoded per cluster at the end
+tsne_points = 3000         # points in the t-SNE plots (0: no t-SNE)
+seed = 1                   # seeds torch, the GMM's numpy Generator, shuffling and plots
+device = "auto"            # "auto" (CUDA when available), "cpu", "cuda" or "cuda:N"
+# -------------------------------------------------------------------------------------
+
+import ast  # noqa: E402
+import csv  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+SETTINGS = {k: v for k, v in dict(globals()).items()
+            if not k.startswith("_") and isinstance(v, (bool, int, float, str, tuple))}
+
+
+class SettingError(ValueError):
+    """A bad setting; its message names the setting and what is allowed."""
+
+
+def parse_settings(argv):
+    """--name=value overrides of SETTINGS -> dict. Unknown names and bad values raise SettingError."""
+    cfg = dict(SETTINGS)
+    for arg in argv:
+        if not arg.startswith("--") or "=" not in arg:
+            raise SettingError(f"argument {arg!r}: write settings as --name=value, e.g. --mutual_iteration=5")
+        name, raw = arg[2:].split("=", 1)
+        if name not in cfg:
+            raise SettingError(f"unknown setting {name!r}; known settings: {', '.join(SETTINGS)}")
+        cfg[name] = _convert(name, raw, SETTINGS[name])
+    check_settings(cfg)
+    return cfg
+
+
+def _convert(name, raw, default):
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    if isinstance(default, bool):
+        value = {"true": True, "false": False, "1": True, "0": False}.get(str(value).lower(), value)
+        ok = isinstance(value, bool)
+    elif isinstance(default, tuple):
+        value = (value,) if isinstance(value, int) else value
+        ok = isinstance(value, (tuple, list)) and all(type(v) is int for v in value)
+        value = tuple(value) if ok else value
+    elif isinstance(default, float):
+        ok = type(value) in (int, float)
+        value = float(value) if ok else value
+    elif isinstance(default, int):
+        ok = type(value) is int
+    else:
+        value, ok = str(raw), True
+    if not ok:
+        raise SettingError(f"setting {name}={raw!r}: expected {type(default).__name__} like {default!r}")
+    return value
+
+
+def check_settings(cfg):
+    """Raise SettingError for the first setting outside its allowed range."""
+    rules = [
+        ("mutual_iteration", cfg["mutual_iteration"] >= 1, "an integer >= 1"),
+        ("dir_name", cfg["dir_name"].strip() not in ("", ".", ".."), "a non-empty folder name"),
+        ("n_data", cfg["n_data"] >= 1, "an integer >= 1"),
+        ("latent_dim", cfg["latent_dim"] >= 1, "an integer >= 1"),
+        ("hidden_dims", len(cfg["hidden_dims"]) >= 1 and min(cfg["hidden_dims"]) >= 1,
+         "one or more layer sizes >= 1, e.g. --hidden_dims=256 or --hidden_dims=(500,500)"),
+        ("vae_epochs", cfg["vae_epochs"] >= 1, "an integer >= 1"),
+        ("batch_size", 1 <= cfg["batch_size"] <= cfg["n_data"], f"between 1 and n_data={cfg['n_data']}"),
+        ("lr", cfg["lr"] > 0, "a number > 0"),
+        ("alpha", cfg["alpha"] >= 0, "a number >= 0"),
+        ("send", cfg["send"] in ("mean", "sample"), "'mean' or 'sample'"),
+        ("K", 1 <= cfg["K"] <= cfg["n_data"], f"an integer between 1 and n_data={cfg['n_data']}"),
+        ("gmm_iter", cfg["gmm_iter"] >= 1, "an integer >= 1"),
+        ("gmm_init", cfg["gmm_init"] in ("kmeans", "prior"), "'kmeans' or 'prior'"),
+        ("gmm_alpha0", cfg["gmm_alpha0"] > 0, "a number > 0"),
+        ("gmm_beta0", cfg["gmm_beta0"] > 0, "a number > 0"),
+        ("gmm_nu0", cfg["gmm_nu0"] == 0 or cfg["gmm_nu0"] > cfg["latent_dim"] - 1,
+         f"0 (automatic) or a number > latent_dim - 1 = {cfg['latent_dim'] - 1}"),
+        ("gmm_W0", cfg["gmm_W0"] >= 0, "0 (automatic) or a number > 0"),
+        ("prior_var_floor", cfg["prior_var_floor"] > 0, "a number > 0"),
+        ("sample_num", cfg["sample_num"] >= 1, "an integer >= 1"),
+        ("tsne_points", cfg["tsne_points"] >= 0, "an integer >= 0 (0 skips t-SNE)"),
+        ("device", cfg["device"] == "auto" or cfg["device"] == "cpu"
+         or cfg["device"].split(":")[0] == "cuda", "'auto', 'cpu', 'cuda' or 'cuda:N'"),
+    ]
+    for name, ok, allowed in rules:
+        if not ok:
+            raise SettingError(f"setting {name}={cfg[name]!r} is not allowed: use {allowed}")
+
+
+# ---------------------------------------------------------------------------- run
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+import gmm_module  # noqa: E402
+import tool  # noqa: E402
+import vae_module  # noqa: E402
+
+
+def pick_device(name):
+    """'auto' -> CUDA when available, else CPU; an explicit CUDA device must exist."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SettingError(f"setting device={name!r}: CUDA is not available here; use --device=cpu or auto")
+    return torch.device(name)
+
+
+def write_atomic(path, write):
+    """Call write(file) on a temporary file beside path, then rename it into place."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_npy(path, array):
+    write_atomic(path, lambda f: np.save(f, array))
+
+
+def save_figure(path, fig):
+    import matplotlib.pyplot as plt
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)
+
+
+def save_text(path, text):
+    write_atomic(path, lambda f: f.write(text.encode()))
+
+
+def make_loaders(images, cfg, device):
+    """train_loader (shuffled mini-batches) and all_loader (all data, in order), on device."""
+    data = images.to(device)
+    shuffle_gen = torch.Generator().manual_seed(cfg["seed"])
+    train_loader = tool.IndexedBatches(data, cfg["batch_size"], shuffle=True, generator=shuffle_gen)
+    all_loader = tool.IndexedBatches(data, 10000, shuffle=False)
+    return train_loader, all_loader
+
+
+def build_vae(cfg, device):
+    return vae_module.VAE(784, cfg["hidden_dims"], cfg["latent_dim"]).to(device)
+
+
+def gmm_prior(cfg, z):
+    return gmm_module.make_prior(z, cfg["K"], cfg["gmm_alpha0"], cfg["gmm_beta0"],
+                                 cfg["gmm_nu0"] or None, cfg["gmm_W0"] or None)
+
+
+def train_model(mutual_iteration, dir_name, train_loader, all_loader, labels=None, cfg=None):
+    """Mutual learning of VAE and GMM for mutual_iteration rounds; outputs into dir_name.
+
+    Returns the list of per-round metric rows (as written to metrics.csv).
+    """
+    cfg = dict(SETTINGS if cfg is None else cfg)
+    device = all_loader.data.device
+    n, D = len(all_loader.data), cfg["latent_dim"]
+    rng = np.random.default_rng(cfg["seed"])
+    eval_gen = torch.Generator(device=device)
+    prior_mu = torch.zeros(n, D, device=device)
+    prior_var = torch.ones(n, D, device=device)
+    model, optimizer, classes, rows, elbo_curves = None, None, None, [], {}
+    for it in range(mutual_iteration):
+        start = time.time()
+        if model is None or not cfg["warm_start_vae"]:
+            model = build_vae(cfg, device)
+            optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+        bar = lambda r, desc: tqdm(r, desc=desc, leave=False, dynamic_ncols=True)  # noqa: E731
+        elbo_curves[it] = vae_module.train(
+            model, train_loader, prior_mu, prior_var, cfg["vae_epochs"], optimizer, cfg["alpha"],
+            progress=lambda r: bar(r, f"round {it} VAE epochs"))
+        elbo = vae_module.evaluate_elbo(model, all_loader, prior_mu, prior_var,
+                                        eval_gen.manual_seed(cfg["seed"]))
+        z = vae_module.send_all_z(model, all_loader, cfg["send"] == "sample",
+                                  eval_gen.manual_seed(cfg["seed"] + 1))
+        gmm = gmm_module.fit_gibbs(
+            z, cfg["K"], cfg["gmm_iter"], rng, gmm_prior(cfg, z), cfg["gmm_init"],
+            classes if cfg["warm_start_gmm"] else None, labels,
+            progress=lambda r: bar(r, f"round {it} GMM sweeps"))
+        classes = gmm.classes
+        prior_mu = torch.as_tensor(gmm.point_mu, dtype=torch.float32, device=device)
+        prior_var = torch.as_tensor(np.maximum(gmm.point_var, cfg["prior_var_floor"]),
+                                    dtype=torch.float32, device=device)
+        save_round(dir_name, it, model, optimizer, elbo_curves, z, gmm)
+        row = {"round": it, "elbo": elbo}
+        row.update({k: (v[-1] if v else "") for k, v in
+                    ((m, gmm.history.get(m)) for m in ("acc", "nmi", "ari"))})
+        row["seconds"] = round(time.time() - start, 1)
+        rows.append(row)
+        save_metrics(dir_name, rows)
+        print(format_row(row, mutual_iteration), flush=True)
+        plot_round(dir_name, it, z, labels, gmm, elbo_curves, cfg)
+    return rows
+
+
+def format_row(row, total):
+    scores = ", ".join(f"{k.upper()} {row[k]:.4f}" for k in ("acc", "nmi", "ari") if row[k] != "")
+    return (f"round {row['round']}/{total - 1}: ELBO {row['elbo']:.2f} nats/image"
+            + (f", {scores}" if scores else "") + f", {row['seconds']:.1f} s")
+
+
+def save_round(dir_name, it, model, optimizer, elbo_curves, z, gmm):
+    """Checkpoint and arrays of round it (each file written atomically)."""
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, buf)
+    write_atomic(f"{dir_name}/pth/vae_{it}.pth", lambda f: f.write(buf.getvalue()))
+    arrays = {"loss": np.array(elbo_curves[it]), "z": z, "class": gmm.classes, "eta": gmm.eta,
+              "mu": gmm.state.mu, "lambda": gmm.state.Lambda, "pi": gmm.state.pi,
+              "log_joint": np.array(gmm.history["log_joint"])}
+    arrays.update({k: np.array(gmm.history[k]) for k in ("acc", "nmi", "ari") if k in gmm.history})
+    for name, array in arrays.items():
+        save_npy(f"{dir_name}/npy/{name}_{it}.npy", array)
+
+
+def save_metrics(dir_name, rows):
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    save_text(f"{dir_name}/metrics.csv", out.getvalue())
+
+
+def plot_round(dir_name, it, z, labels, gmm, elbo_curves, cfg):
+    """ELBO curves, ACC per sweep, t-SNE and PCA of the latents of round it."""
+    save_figure(f"{dir_name}/graph/vae_loss_{it}.png", tool.plot_elbo(elbo_curves))
+    if labels is not None:
+        save_figure(f"{dir_name}/graph/acc_{it}.png", tool.plot_acc(gmm.history, it))
+    pick = np.random.default_rng(cfg["seed"]).permutation(len(z))
+    for method, count in (("pca", len(z)), ("tsne", cfg["tsne_points"])):
+        if count == 0:
+            continue
+        sel = np.sort(pick[:count])
+        z2 = tool.embed_2d(z[sel], method, cfg["seed"])
+        title = f"round {it}: {method.upper()} of {len(sel)} latents, coloured by label"
+        save_figure(f"{dir_name}/graph/z_{method}_{it}.png",
+                    tool.plot_latent(z2, None if labels is None else labels[sel], title))
+
+
+def load_run_config(model_dir):
+    try:
+        with open(os.path.join(model_dir, "config.json")) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise SettingError(f"no run in {model_dir!r}: config.json is missing; train first") from None
+
+
+def decode_from_gmm_param(iteration, decode_k, sample_num, model_dir, device=None):
+    """Decode sample_num latents drawn from cluster decode_k of round `iteration`.
+
+    Draws from N(mu_k, Lambda_k^-1) of the saved GMM, decodes them with the saved VAE and
+    writes recon/manual_{k}.png and graph/gause_I{iteration}k{k}.png. Works in a new
+    process: the network is rebuilt from config.json and loads onto any device.
+    """
+    cfg = load_run_config(model_dir)
+    device = pick_device("auto" if device is None else device)
+    npy = lambda name: np.load(f"{model_dir}/npy/{name}_{iteration}.npy")  # noqa: E731
+    mu, Lambda = npy("mu"), npy("lambda")
+    if not 0 <= decode_k < len(mu):
+        raise SettingError(f"decode_k={decode_k} is not a cluster of this run: use 0..{len(mu) - 1}")
+    model = vae_module.VAE(784, tuple(cfg["hidden_dims"]), cfg["latent_dim"]).to(device)
+    ckpt = torch.load(f"{model_dir}/pth/vae_{iteration}.pth", map_location=device, weights_only=True)
+    model.load_state_dict(ckpt["model"])
+    cov = np.linalg.inv(Lambda)
+    rng = np.random.default_rng([cfg["seed"], iteration, decode_k])
+    samples = rng.multivariate_normal(mu[decode_k], cov[decode_k], size=sample_num, method="cholesky")
+    images = vae_module.decode(model, samples, device)
+    grid = tool.image_grid(images)
+    import matplotlib.pyplot as plt
+    write_atomic(f"{model_dir}/recon/manual_{decode_k}.png",
+                 lambda f: plt.imsave(f, grid, cmap="gray", vmin=0, vmax=1, format="png"))
+    save_figure(f"{model_dir}/graph/gause_I{iteration}k{decode_k}.png",
+                tool.plot_gmm(npy("z"), npy("class"), mu, cov, samples, decode_k))
+    return images
+
+
+def main(argv):
+    cfg = parse_settings(argv)
+    device = pick_device(cfg["device"])
+    torch.manual_seed(cfg["seed"])
+    model_dir = os.path.join("model", cfg["dir_name"])
+    images, labels = tool.load_mnist(cfg["data_root"], cfg["n_data"])
+    if len(images) < cfg["K"]:
+        raise SettingError(f"setting K={cfg['K']} is larger than the {len(images)} images loaded")
+    cfg["batch_size"] = min(cfg["batch_size"], len(images))
+    save_text(f"{model_dir}/config.json", json.dumps(cfg, indent=2))
+    print(f"{len(images)} images, device {device}, outputs in {model_dir}/", flush=True)
+    train_loader, all_loader = make_loaders(images, cfg, device)
+    train_model(cfg["mutual_iteration"], model_dir, train_loader, all_loader, labels, cfg)
+    last = cfg["mutual_iteration"] - 1
+    for k in range(cfg["K"]):
+        decode_from_gmm_param(last, k, cfg["sample_num"], model_dir, device=str(device))
+    print(f"decoded {cfg['sample_num']} samples of each cluster into {model_dir}/recon/", flush=True)
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1:])
+    except SettingError as err:
+        sys.exit(f"main.py: {err}")

@@ -1,0 +1,132 @@
+"""The Gibbs GMM against scipy/sklearn oracles, its invariants and recovery of synthetic blobs."""
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn.metrics import adjusted_rand_score
+from sklearn.mixture import GaussianMixture
+
+import gmm_module as gm
+
+
+def random_state(rng, K=3, D=4):
+    A = rng.standard_normal((K, D, D))
+    Lambda = A @ np.swapaxes(A, 1, 2) + D * np.eye(D)
+    pi = rng.dirichlet(np.ones(K))
+    return gm.GMMState(pi, rng.standard_normal((K, D)) * 3, Lambda)
+
+
+def blobs(rng, n_per=300, K=4, D=3, spread=8.0):
+    centres = rng.standard_normal((K, D)) * spread
+    x = np.concatenate([c + rng.standard_normal((n_per, D)) for c in centres])
+    return x, np.repeat(np.arange(K), n_per)
+
+
+def test_log_density_matches_scipy():
+    rng = np.random.default_rng(0)
+    state = random_state(rng)
+    x = rng.standard_normal((50, 4)) * 2
+    got = gm.log_eta_unnormalised(gm.quadratic_features(x), x, state)
+    want = np.stack([np.log(p) + stats.multivariate_normal(m, np.linalg.inv(L)).logpdf(x)
+                     for p, m, L in zip(state.pi, state.mu, state.Lambda)], axis=1)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-8)
+
+
+def test_normalise_log_is_stable_for_huge_values():
+    log_p = np.array([[-1e4, -1e4 - 1.0, -2e4], [1e3, 1e3, 1e3]])
+    eta, lse = gm.normalise_log(log_p)
+    assert np.all(np.isfinite(eta)) and np.allclose(eta.sum(1), 1.0)
+    np.testing.assert_allclose(eta[0, :2], [1 / (1 + np.e**-1), np.e**-1 / (1 + np.e**-1)])
+    np.testing.assert_allclose(lse[1], 1e3 + np.log(3))
+
+
+def test_sufficient_stats_match_a_loop():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((40, 3))
+    c = rng.integers(0, 4, 40)
+    c[c == 2] = 1  # cluster 2 empty
+    counts, sx, sxx = gm.sufficient_stats(c, 4, x, gm.quadratic_features(x))
+    for k in range(4):
+        xk = x[c == k]
+        assert counts[k] == len(xk)
+        np.testing.assert_allclose(sx[k], xk.sum(0), atol=1e-12)
+        np.testing.assert_allclose(sxx[k], xk.T @ xk, atol=1e-12)
+
+
+def test_wishart_sampler_moments_match_scipy():
+    rng = np.random.default_rng(2)
+    D, nu = 3, np.array([5.0, 12.0])
+    A = rng.standard_normal((2, D, D))
+    W = A @ np.swapaxes(A, 1, 2) + np.eye(D)
+    chol = np.linalg.cholesky(np.linalg.inv(W))
+    draws = np.stack([gm.sample_wishart(nu, chol, rng) for _ in range(20000)])
+    for k in range(2):
+        ref = stats.wishart(df=nu[k], scale=W[k])
+        np.testing.assert_allclose(draws[:, k].mean(0), ref.mean(), rtol=0.05, atol=0.05)
+        np.testing.assert_allclose(draws[:, k].var(0), ref.var(), rtol=0.1, atol=0.1)
+
+
+def test_log_prior_matches_scipy():
+    rng = np.random.default_rng(3)
+    state = random_state(rng, K=3, D=2)
+    prior = gm.GMMPrior(0.7, 2.0, 4.0, rng.standard_normal(2), np.array([[1.0, 0.3], [0.3, 0.5]]))
+    want = stats.dirichlet(np.full(3, 0.7)).logpdf(state.pi)
+    for m, L in zip(state.mu, state.Lambda):
+        want += stats.multivariate_normal(prior.m0, np.linalg.inv(prior.beta0 * L)).logpdf(m)
+        want += stats.wishart(df=prior.nu0, scale=prior.W0).logpdf(L)
+    assert gm.log_prior(prior, state) == pytest.approx(want, rel=1e-10)
+
+
+def test_categorical_sampler_frequencies():
+    rng = np.random.default_rng(4)
+    prob = np.tile([0.1, 0.0, 0.6, 0.3], (100000, 1))
+    counts = np.bincount(gm.sample_categorical(prob, rng), minlength=4) / 100000
+    np.testing.assert_allclose(counts, prob[0], atol=0.01)
+    assert counts[1] == 0
+
+
+def test_gibbs_recovers_blobs_like_sklearn():
+    rng = np.random.default_rng(5)
+    x, y = blobs(rng)
+    res = gm.fit_gibbs(x, 4, 30, rng, labels=y)
+    ari = adjusted_rand_score(y, res.classes)
+    ref = adjusted_rand_score(y, GaussianMixture(4, n_init=3, random_state=0).fit_predict(x))
+    assert ari > 0.95 and ari >= ref - 0.02
+    assert res.history["acc"][-1] > 0.97
+    # each point's message is its own cluster's mean and variance
+    np.testing.assert_allclose(res.point_mu, res.state.mu[res.classes])
+    assert res.eta.shape == (len(x), 4) and np.allclose(res.eta.sum(1), 1)
+    assert np.all(res.point_var > 0)
+
+
+def test_gibbs_from_prior_start_runs_but_may_stay_symmetric():
+    """From random assignments every cluster starts as the whole data's Gaussian; the chain
+    stays finite, and its log joint at the end is no worse than where it started."""
+    rng = np.random.default_rng(6)
+    x, y = blobs(rng, K=2, spread=10)
+    res = gm.fit_gibbs(x, 2, 30, rng, init="prior", labels=y)
+    assert np.all(np.isfinite(res.history["log_joint"])) and np.all(np.isfinite(res.eta))
+    assert res.history["log_joint"][-1] >= res.history["log_joint"][0] - 50
+
+
+def test_gibbs_is_reproducible_from_seed():
+    x, _ = blobs(np.random.default_rng(7))
+    a = gm.fit_gibbs(x, 4, 10, np.random.default_rng(11))
+    b = gm.fit_gibbs(x, 4, 10, np.random.default_rng(11))
+    np.testing.assert_array_equal(a.classes, b.classes)
+    np.testing.assert_array_equal(a.history["log_joint"], b.history["log_joint"])
+
+
+def test_empty_clusters_stay_finite():
+    rng = np.random.default_rng(8)
+    x, _ = blobs(rng, n_per=20, K=2)
+    res = gm.fit_gibbs(x, 8, 20, rng, classes=np.zeros(len(x), dtype=int))
+    assert np.all(np.isfinite(res.state.mu)) and np.all(np.isfinite(res.eta))
+    assert np.all(np.isfinite(res.history["log_joint"]))
+
+
+def test_adaptive_prior_follows_scale_and_shift():
+    """Clustering is the same for latents x and 1e3 * x + 50 (the prior adapts)."""
+    x, y = blobs(np.random.default_rng(9))
+    a = gm.fit_gibbs(x, 4, 15, np.random.default_rng(1))
+    b = gm.fit_gibbs(1e3 * x + 50, 4, 15, np.random.default_rng(1))
+    assert adjusted_rand_score(a.classes, b.classes) > 0.99

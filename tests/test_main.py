@@ -1,0 +1,114 @@
+"""main.py end to end on a tiny setting: outputs, reproducibility, decoding, bad settings."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import main
+from conftest import ROOT
+
+TINY = ["--n_data=300", "--mutual_iteration=2", "--vae_epochs=2", "--gmm_iter=5", "--batch_size=50",
+        "--hidden_dims=64", "--latent_dim=4", "--tsne_points=100", "--sample_num=4", "--device=cpu"]
+
+
+def run_main(cwd, *args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def read_metrics(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_mnist, tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("run")
+    proc = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=a", *TINY)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return cwd, proc
+
+
+def test_smoke_run_writes_every_output(tiny_run):
+    cwd, proc = tiny_run
+    d = cwd / "model" / "a"
+    for it in (0, 1):
+        assert (d / "pth" / f"vae_{it}.pth").is_file()
+        for name in ("loss", "z", "class", "eta", "mu", "lambda", "pi"):
+            assert (d / "npy" / f"{name}_{it}.npy").is_file(), name
+        for name in ("vae_loss", "acc", "z_tsne", "z_pca"):
+            assert (d / "graph" / f"{name}_{it}.png").is_file(), name
+    for k in range(10):
+        assert (d / "recon" / f"manual_{k}.png").is_file()
+        assert (d / "graph" / f"gause_I1k{k}.png").is_file()
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["n_data"] == 300 and cfg["hidden_dims"] == [64]
+    rows = read_metrics(d / "metrics.csv")
+    assert [r["round"] for r in rows] == ["0", "1"]
+    assert list(rows[0]) == ["round", "elbo", "acc", "nmi", "ari", "seconds"]
+    for r in rows:
+        assert float(r["elbo"]) < 0 and 0 < float(r["acc"]) <= 1
+    z, eta = np.load(d / "npy" / "z_1.npy"), np.load(d / "npy" / "eta_1.npy")
+    assert z.shape == (300, 4) and eta.shape == (300, 10) and np.allclose(eta.sum(1), 1)
+    assert "round 1/1: ELBO" in proc.stdout and "ACC" in proc.stdout
+    assert not list(d.rglob("*.tmp*"))
+
+
+def test_same_seed_gives_identical_metrics(tiny_run, tiny_mnist):
+    cwd, _ = tiny_run
+    proc = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=b", *TINY)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    a = read_metrics(cwd / "model" / "a" / "metrics.csv")
+    b = read_metrics(cwd / "model" / "b" / "metrics.csv")
+    assert strip(a) == strip(b)
+    np.testing.assert_array_equal(np.load(cwd / "model/a/npy/z_1.npy"), np.load(cwd / "model/b/npy/z_1.npy"))
+
+
+def test_decode_from_saved_run_in_a_new_process(tiny_run):
+    cwd, _ = tiny_run
+    out = cwd / "model" / "a" / "recon" / "manual_3.png"
+    out.unlink()
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import main; "
+            "imgs = main.decode_from_gmm_param(iteration=0, decode_k=3, sample_num=9, model_dir='model/a'); "
+            "print(imgs.shape, float(imgs.min()) >= 0, float(imgs.max()) <= 1)")
+    proc = subprocess.run([sys.executable, "-c", code, ROOT], cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "(9, 784) True True"
+    assert out.is_file()
+
+
+@pytest.mark.parametrize("arg,names", [
+    ("--K=0", "K"), ("--vae_epochs=-1", "vae_epochs"), ("--batch_size=20000", "batch_size"),
+    ("--latent_dim=0", "latent_dim"), ("--mutual_iteration=0", "mutual_iteration"),
+    ("--lr=0", "lr"), ("--alpha=-1", "alpha"), ("--send=median", "send"), ("--gmm_iter=0", "gmm_iter"),
+    ("--gmm_init=random", "gmm_init"), ("--gmm_nu0=3", "gmm_nu0"), ("--gmm_W0=-1", "gmm_W0"),
+    ("--hidden_dims=(0,)", "hidden_dims"), ("--hidden_dims=abc", "hidden_dims"), ("--K=2.5", "K"),
+    ("--warm_start_vae=maybe", "warm_start_vae"), ("--device=tpu", "device"), ("--n_data=0", "n_data"),
+    ("--tsne_points=-5", "tsne_points"), ("--prior_var_floor=0", "prior_var_floor"),
+    ("--no_such_setting=1", "no_such_setting"), ("mutual_iteration=5", "mutual_iteration"),
+])
+def test_bad_settings_name_the_setting(arg, names):
+    with pytest.raises(main.SettingError, match=names):
+        main.parse_settings([arg])
+
+
+def test_overrides_are_typed():
+    cfg = main.parse_settings(["--mutual_iteration=5", "--hidden_dims=(500,500)", "--lr=1", "--send=sample",
+                               "--warm_start_gmm=False", "--hidden_dims=128"])
+    assert cfg["mutual_iteration"] == 5 and cfg["hidden_dims"] == (128,)
+    assert cfg["lr"] == 1.0 and isinstance(cfg["lr"], float)
+    assert cfg["send"] == "sample" and cfg["warm_start_gmm"] is False
+
+
+@pytest.mark.parametrize("args", [["--K=0"], ["--colour=red"]])
+def test_bad_setting_stops_with_one_line(tmp_path, args):
+    proc = run_main(tmp_path, *args)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("main.py: ")
+    assert not (tmp_path / "model").exists()

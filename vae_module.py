@@ -1,0 +1,123 @@
+"""The VAE of VAE+GMM: a dense encoder/decoder whose KL prior is a per-image Gaussian.
+
+Round 0 uses the prior N(0, I); later rounds use, for image d, the Gaussian of the GMM
+cluster it was assigned to, N(mu_d, diag v_d) (Neuro-SERKET; the maths in README).
+"""
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class VAE(nn.Module):
+    """Dense VAE: x_dim -> hidden_dims -> (mean, log-variance) of latent_dim -> mirror.
+
+    hidden_dims=(256,), latent_dim=12 is the original 784-256-12 network.
+    """
+
+    def __init__(self, x_dim=784, hidden_dims=(256,), latent_dim=12):
+        super().__init__()
+        self.encoder = _mlp((x_dim,) + tuple(hidden_dims))
+        self.mean = nn.Linear(hidden_dims[-1], latent_dim)
+        self.logvar = nn.Linear(hidden_dims[-1], latent_dim)
+        self.decoder = nn.Sequential(_mlp((latent_dim,) + tuple(reversed(hidden_dims))),
+                                     nn.Linear(hidden_dims[0], x_dim))
+
+    def encode(self, o):
+        """o (B, x_dim) -> mean, log-variance, each (B, latent_dim)."""
+        h = self.encoder(o)
+        return self.mean(h), self.logvar(h)
+
+    def decode_logits(self, z):
+        """z (B, latent_dim) -> Bernoulli logits (B, x_dim)."""
+        return self.decoder(z)
+
+
+def _mlp(sizes):
+    layers = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+def kl_to_prior(m, logvar, prior_mu, prior_var):
+    """KL(N(m, diag s^2) || N(mu, diag v)) per row: (B,).
+
+    1/2 sum_j [s^2/v + (m - mu)^2/v - 1 + log v - log s^2]; with mu = 0, v = 1 this is
+    Kingma and Welling (2014) appendix B.
+    """
+    return 0.5 * (logvar.exp() / prior_var + (m - prior_mu) ** 2 / prior_var - 1.0
+                  + prior_var.log() - logvar).sum(dim=1)
+
+
+def loss_terms(model, o, prior_mu, prior_var, generator=None):
+    """Reconstruction BCE and KL for each image of a batch: two (B,) tensors.
+
+    z = m + s * eps (reparameterisation); prior rows belong to the batch's own images.
+    """
+    m, logvar = model.encode(o)
+    eps = torch.randn(m.shape, generator=generator, device=m.device, dtype=m.dtype)
+    z = m + (0.5 * logvar).exp() * eps
+    rec = F.binary_cross_entropy_with_logits(model.decode_logits(z), o, reduction="none").sum(1)
+    return rec, kl_to_prior(m, logvar, prior_mu, prior_var)
+
+
+def train(model, loader, prior_mu, prior_var, epochs, optimizer, alpha=1.0, progress=None):
+    """Minimise BCE + alpha * KL over `epochs` passes of `loader`; returns ELBO per epoch.
+
+    loader yields (o (B, x_dim), idx (B,)); prior_mu, prior_var (N, latent_dim) tensors on
+    the training device, indexed by idx so every image gets its own prior row. The ELBO
+    reported is -(BCE + KL) per image in nats (alpha = 1 whatever the training weight).
+    """
+    model.train()
+    epochs_iter = progress(range(epochs)) if progress else range(epochs)
+    history = []
+    for _ in epochs_iter:
+        total = torch.zeros((), device=prior_mu.device)
+        count = 0
+        for o, idx in loader:
+            rec, kl = loss_terms(model, o, prior_mu[idx], prior_var[idx])
+            loss = (rec + alpha * kl).sum() / len(o)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += (rec + kl).detach().sum()
+            count += len(o)
+        history.append(-(total / count).item())
+        if hasattr(epochs_iter, "set_postfix"):
+            epochs_iter.set_postfix(elbo=f"{history[-1]:.2f}")
+    return history
+
+
+@torch.no_grad()
+def evaluate_elbo(model, loader, prior_mu, prior_var, generator=None):
+    """ELBO per image (nats) over one pass of loader, one z sample per image."""
+    model.eval()
+    total, count = 0.0, 0
+    for o, idx in loader:
+        rec, kl = loss_terms(model, o, prior_mu[idx], prior_var[idx], generator)
+        total += (rec + kl).sum().item()
+        count += len(o)
+    return -total / count
+
+
+@torch.no_grad()
+def send_all_z(model, loader, sample=False, generator=None):
+    """Latents of all data in loader order: encoder mean, or a sample m + s * eps: (N, D) array."""
+    model.eval()
+    out = []
+    for o, _ in loader:
+        m, logvar = model.encode(o)
+        if sample:
+            eps = torch.randn(m.shape, generator=generator, device=m.device, dtype=m.dtype)
+            m = m + (0.5 * logvar).exp() * eps
+        out.append(m)
+    return torch.cat(out).double().cpu().numpy()
+
+
+@torch.no_grad()
+def decode(model, z, device):
+    """Latents z (S, D) array -> images (S, x_dim) array of Bernoulli means in [0, 1]."""
+    model.eval()
+    logits = model.decode_logits(torch.as_tensor(np.asarray(z), dtype=torch.float32, device=device))
+    return torch.sigmoid(logits).cpu().numpy()
