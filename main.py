@@ -31,6 +31,7 @@ sample_num = 16            # images decoded per cluster at the end
 tsne_points = 3000         # points in the t-SNE plots (0: no t-SNE)
 seed = 1                   # seeds torch, the GMM's numpy Generator, shuffling and plots
 device = "auto"            # "auto" (CUDA when available), "cpu", "cuda" or "cuda:N"
+resume = False             # continue the run in model/<dir_name> after its last complete round
 # -------------------------------------------------------------------------------------
 
 import ast  # noqa: E402
@@ -47,6 +48,10 @@ SETTINGS = {k: v for k, v in dict(globals()).items()
 
 class SettingError(ValueError):
     """A bad setting; its message names the setting and what is allowed."""
+
+
+class RunError(RuntimeError):
+    """A run that cannot go on (a file missing, corrupt or unwritable); the message says which."""
 
 
 def parse_settings(argv):
@@ -183,50 +188,132 @@ def gmm_prior(cfg, z):
                                  cfg["gmm_nu0"] or None, cfg["gmm_W0"] or None)
 
 
-def train_model(mutual_iteration, dir_name, train_loader, all_loader, labels=None, cfg=None):
+def train_model(mutual_iteration, dir_name, train_loader, all_loader, labels=None, cfg=None,
+                resume=False):
     """Mutual learning of VAE and GMM for mutual_iteration rounds; outputs into dir_name.
 
-    Returns the list of per-round metric rows (as written to metrics.csv).
+    With resume=True, continues after the last round recorded in dir_name/metrics.csv,
+    restoring the networks, the GMM's assignments and every random generator, so the
+    result equals that of an uninterrupted run. Returns the metric rows (metrics.csv).
     """
     cfg = dict(SETTINGS if cfg is None else cfg)
     device = all_loader.data.device
-    n, D = len(all_loader.data), cfg["latent_dim"]
-    rng = np.random.default_rng(cfg["seed"])
-    eval_gen = torch.Generator(device=device)
-    prior_mu = torch.zeros(n, D, device=device)
-    prior_var = torch.ones(n, D, device=device)
-    model, optimizer, classes, rows, elbo_curves = None, None, None, [], {}
-    for it in range(mutual_iteration):
+    n = len(all_loader.data)
+    run = load_run(dir_name, cfg, n, device, train_loader) if resume else new_run(cfg, n, device)
+    if not resume:
+        save_text(f"{dir_name}/config.json", json.dumps(cfg, indent=2))
+    bar = lambda r, desc: tqdm(r, desc=desc, leave=False, dynamic_ncols=True)  # noqa: E731
+    for it in range(len(run["rows"]), mutual_iteration):
         start = time.time()
-        if model is None or not cfg["warm_start_vae"]:
-            model = build_vae(cfg, device)
-            optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
-        bar = lambda r, desc: tqdm(r, desc=desc, leave=False, dynamic_ncols=True)  # noqa: E731
-        elbo_curves[it] = vae_module.train(
-            model, train_loader, prior_mu, prior_var, cfg["vae_epochs"], optimizer, cfg["alpha"],
-            progress=lambda r: bar(r, f"round {it} VAE epochs"))
-        elbo = vae_module.evaluate_elbo(model, all_loader, prior_mu, prior_var,
+        if run["model"] is None or not cfg["warm_start_vae"]:
+            torch.manual_seed(cfg["seed"] + 7919 * it)
+            run["model"] = build_vae(cfg, device)
+            run["optimizer"] = torch.optim.Adam(run["model"].parameters(), lr=cfg["lr"])
+        model = run["model"]
+        run["elbo_curves"][it] = vae_module.train(
+            model, train_loader, run["prior_mu"], run["prior_var"], cfg["vae_epochs"], run["optimizer"],
+            cfg["alpha"], generator=run["noise"], progress=lambda r: bar(r, f"round {it} VAE epochs"))
+        eval_gen = torch.Generator(device=device)
+        elbo = vae_module.evaluate_elbo(model, all_loader, run["prior_mu"], run["prior_var"],
                                         eval_gen.manual_seed(cfg["seed"]))
         z = vae_module.send_all_z(model, all_loader, cfg["send"] == "sample",
                                   eval_gen.manual_seed(cfg["seed"] + 1))
         gmm = gmm_module.fit_gibbs(
-            z, cfg["K"], cfg["gmm_iter"], rng, gmm_prior(cfg, z), cfg["gmm_init"],
-            classes if cfg["warm_start_gmm"] else None, labels,
+            z, cfg["K"], cfg["gmm_iter"], run["rng"], gmm_prior(cfg, z), cfg["gmm_init"],
+            run["classes"] if cfg["warm_start_gmm"] else None, labels,
             progress=lambda r: bar(r, f"round {it} GMM sweeps"))
-        classes = gmm.classes
-        prior_mu = torch.as_tensor(gmm.point_mu, dtype=torch.float32, device=device)
-        prior_var = torch.as_tensor(np.maximum(gmm.point_var, cfg["prior_var_floor"]),
-                                    dtype=torch.float32, device=device)
-        save_round(dir_name, it, model, optimizer, elbo_curves, z, gmm)
+        run["classes"] = gmm.classes
+        run["prior_mu"], run["prior_var"] = gmm_messages(gmm.point_mu, gmm.point_var, cfg, device)
         row = {"round": it, "elbo": elbo}
         row.update({k: (v[-1] if v else "") for k, v in
                     ((m, gmm.history.get(m)) for m in ("acc", "nmi", "ari"))})
         row["seconds"] = round(time.time() - start, 1)
-        rows.append(row)
-        save_metrics(dir_name, rows)
+        save_round(dir_name, it, run, train_loader, z, gmm)
+        plot_round(dir_name, it, z, labels, gmm, run["elbo_curves"], cfg)
+        run["rows"].append(row)
+        save_metrics(dir_name, run["rows"])  # last: a round is complete once its row is here
         print(format_row(row, mutual_iteration), flush=True)
-        plot_round(dir_name, it, z, labels, gmm, elbo_curves, cfg)
-    return rows
+    return run["rows"]
+
+
+def new_run(cfg, n, device):
+    """The state of a run before round 0: prior N(0, I), no model, fresh generators."""
+    D = cfg["latent_dim"]
+    return {"model": None, "optimizer": None, "classes": None, "rows": [], "elbo_curves": {},
+            "prior_mu": torch.zeros(n, D, device=device), "prior_var": torch.ones(n, D, device=device),
+            "rng": np.random.default_rng(cfg["seed"]),
+            "noise": torch.Generator(device=device).manual_seed(cfg["seed"])}
+
+
+def gmm_messages(point_mu, point_var, cfg, device):
+    """The GMM's per-image prior for the VAE, variances floored at prior_var_floor."""
+    return (torch.as_tensor(point_mu, dtype=torch.float32, device=device),
+            torch.as_tensor(np.maximum(point_var, cfg["prior_var_floor"]), dtype=torch.float32,
+                            device=device))
+
+
+RESUMABLE = ("mutual_iteration", "resume", "device", "data_root", "dir_name", "sample_num",
+             "tsne_points")  # settings that may change on --resume
+
+
+def load_run(dir_name, cfg, n, device, train_loader):
+    """The state of a run after its last complete round, read back from dir_name."""
+    saved = load_run_config(dir_name)
+    for name, value in cfg.items():
+        if name not in RESUMABLE and json.loads(json.dumps(value)) != saved.get(name):
+            raise SettingError(f"setting {name}={value!r} differs from the run in {dir_name} "
+                               f"({saved.get(name)!r}); resume with the same settings")
+    rows = read_metrics(dir_name)
+    run = new_run(cfg, n, device)
+    if not rows:
+        return run
+    it = len(rows) - 1
+    ckpt = load_file(f"{dir_name}/pth/vae_{it}.pth",
+                     lambda p: torch.load(p, map_location=device, weights_only=True))
+    run["model"] = build_vae(cfg, device)
+    run["optimizer"] = torch.optim.Adam(run["model"].parameters(), lr=cfg["lr"])
+    try:
+        run["model"].load_state_dict(ckpt["model"])
+        run["optimizer"].load_state_dict(ckpt["optimizer"])
+        run["noise"].set_state(ckpt["noise_rng"])
+        train_loader.generator.set_state(ckpt["shuffle_rng"])
+        run["rng"].bit_generator.state = json.loads(ckpt["numpy_rng"])
+    except (KeyError, RuntimeError, ValueError) as err:
+        raise RunError(f"{dir_name}/pth/vae_{it}.pth does not fit this run ({err})") from None
+    npy = lambda name: load_file(f"{dir_name}/npy/{name}_{it}.npy", np.load)  # noqa: E731
+    state = gmm_module.GMMState(npy("pi"), npy("mu"), npy("lambda"))
+    run["classes"] = npy("class")
+    run["prior_mu"], run["prior_var"] = gmm_messages(*gmm_module.point_messages(state, run["classes"]),
+                                                     cfg, device)
+    run["elbo_curves"] = {i: list(load_file(f"{dir_name}/npy/loss_{i}.npy", np.load))
+                          for i in range(it + 1)}
+    run["rows"] = rows
+    return run
+
+
+def load_file(path, load):
+    """load(path), with a one-line RunError naming the file when it is missing or corrupt."""
+    try:
+        return load(path)
+    except FileNotFoundError:
+        raise RunError(f"{path} is missing; the run cannot be resumed from it") from None
+    except Exception as err:  # truncated zip/pickle/npy files raise many different types
+        raise RunError(f"{path} is truncated or corrupt ({type(err).__name__}); "
+                       "delete the run or choose another --dir_name") from None
+
+
+def read_metrics(dir_name):
+    """Rows of metrics.csv (round as int, scores as float or ''); [] when there is none."""
+    path = f"{dir_name}/metrics.csv"
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    try:
+        return [{k: int(v) if k == "round" else (float(v) if v != "" else "") for k, v in r.items()}
+                for r in rows]
+    except (TypeError, ValueError):
+        raise RunError(f"{path} is corrupt; delete the run or choose another --dir_name") from None
 
 
 def format_row(row, total):
@@ -235,12 +322,18 @@ def format_row(row, total):
             + (f", {scores}" if scores else "") + f", {row['seconds']:.1f} s")
 
 
-def save_round(dir_name, it, model, optimizer, elbo_curves, z, gmm):
-    """Checkpoint and arrays of round it (each file written atomically)."""
+def save_round(dir_name, it, run, train_loader, z, gmm):
+    """Checkpoint and arrays of round it (each file written atomically).
+
+    The checkpoint also holds every random generator's state, so --resume=True continues
+    exactly where an uninterrupted run would be.
+    """
     buf = io.BytesIO()
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, buf)
+    torch.save({"model": run["model"].state_dict(), "optimizer": run["optimizer"].state_dict(),
+                "noise_rng": run["noise"].get_state(), "shuffle_rng": train_loader.generator.get_state(),
+                "numpy_rng": json.dumps(run["rng"].bit_generator.state)}, buf)
     write_atomic(f"{dir_name}/pth/vae_{it}.pth", lambda f: f.write(buf.getvalue()))
-    arrays = {"loss": np.array(elbo_curves[it]), "z": z, "class": gmm.classes, "eta": gmm.eta,
+    arrays = {"loss": np.array(run["elbo_curves"][it]), "z": z, "class": gmm.classes, "eta": gmm.eta,
               "mu": gmm.state.mu, "lambda": gmm.state.Lambda, "pi": gmm.state.pi,
               "log_joint": np.array(gmm.history["log_joint"])}
     arrays.update({k: np.array(gmm.history[k]) for k in ("acc", "nmi", "ari") if k in gmm.history})
@@ -273,11 +366,15 @@ def plot_round(dir_name, it, z, labels, gmm, elbo_curves, cfg):
 
 
 def load_run_config(model_dir):
-    try:
-        with open(os.path.join(model_dir, "config.json")) as f:
+    """The settings a run in model_dir was made with (its config.json)."""
+    path = os.path.join(model_dir, "config.json")
+    if not os.path.exists(path):
+        raise SettingError(f"no run in {model_dir!r}: config.json is missing; train first")
+
+    def read(p):
+        with open(p) as f:
             return json.load(f)
-    except FileNotFoundError:
-        raise SettingError(f"no run in {model_dir!r}: config.json is missing; train first") from None
+    return load_file(path, read)
 
 
 def decode_from_gmm_param(iteration, decode_k, sample_num, model_dir, device=None):
@@ -289,12 +386,13 @@ def decode_from_gmm_param(iteration, decode_k, sample_num, model_dir, device=Non
     """
     cfg = load_run_config(model_dir)
     device = pick_device("auto" if device is None else device)
-    npy = lambda name: np.load(f"{model_dir}/npy/{name}_{iteration}.npy")  # noqa: E731
+    npy = lambda name: load_file(f"{model_dir}/npy/{name}_{iteration}.npy", np.load)  # noqa: E731
     mu, Lambda = npy("mu"), npy("lambda")
     if not 0 <= decode_k < len(mu):
         raise SettingError(f"decode_k={decode_k} is not a cluster of this run: use 0..{len(mu) - 1}")
     model = vae_module.VAE(784, tuple(cfg["hidden_dims"]), cfg["latent_dim"]).to(device)
-    ckpt = torch.load(f"{model_dir}/pth/vae_{iteration}.pth", map_location=device, weights_only=True)
+    ckpt = load_file(f"{model_dir}/pth/vae_{iteration}.pth",
+                     lambda p: torch.load(p, map_location=device, weights_only=True))
     model.load_state_dict(ckpt["model"])
     cov = np.linalg.inv(Lambda)
     rng = np.random.default_rng([cfg["seed"], iteration, decode_k])
@@ -309,27 +407,64 @@ def decode_from_gmm_param(iteration, decode_k, sample_num, model_dir, device=Non
     return images
 
 
+def check_model_dir(model_dir, resume):
+    """Refuse to mix two runs in one folder, and to resume a run that is not there."""
+    exists = os.path.exists(os.path.join(model_dir, "config.json"))
+    if resume and not exists:
+        raise SettingError(f"setting resume=True: there is no run in {model_dir} to continue "
+                           "(config.json is missing); start it without --resume")
+    if not resume and exists:
+        raise SettingError(f"{model_dir} already holds a run: continue it with --resume=True, "
+                           "or choose another --dir_name")
+
+
 def main(argv):
     cfg = parse_settings(argv)
     device = pick_device(cfg["device"])
-    torch.manual_seed(cfg["seed"])
     model_dir = os.path.join("model", cfg["dir_name"])
+    check_model_dir(model_dir, cfg["resume"])
     images, labels = tool.load_mnist(cfg["data_root"], cfg["n_data"])
     if len(images) < cfg["K"]:
         raise SettingError(f"setting K={cfg['K']} is larger than the {len(images)} images loaded")
     cfg["batch_size"] = min(cfg["batch_size"], len(images))
-    save_text(f"{model_dir}/config.json", json.dumps(cfg, indent=2))
     print(f"{len(images)} images, device {device}, outputs in {model_dir}/", flush=True)
     train_loader, all_loader = make_loaders(images, cfg, device)
-    train_model(cfg["mutual_iteration"], model_dir, train_loader, all_loader, labels, cfg)
+    train_model(cfg["mutual_iteration"], model_dir, train_loader, all_loader, labels, cfg,
+                resume=cfg["resume"])
     last = cfg["mutual_iteration"] - 1
     for k in range(cfg["K"]):
         decode_from_gmm_param(last, k, cfg["sample_num"], model_dir, device=str(device))
     print(f"decoded {cfg['sample_num']} samples of each cluster into {model_dir}/recon/", flush=True)
 
 
+def interrupted_message(argv):
+    """One line saying what a stopped run kept and how to continue it."""
+    try:
+        cfg = parse_settings(argv)
+        model_dir = os.path.join("model", cfg["dir_name"])
+        done = len(read_metrics(model_dir))
+    except (SettingError, RunError):
+        return "main.py: interrupted"
+    if done == 0:
+        return f"main.py: interrupted before round 0 was complete; nothing of it was kept in {model_dir}"
+    return (f"main.py: interrupted; rounds 0-{done - 1} are saved in {model_dir}; continue with "
+            f"python main.py --dir_name={cfg['dir_name']} --resume=True (and the same settings)")
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
+    import signal
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         main(sys.argv[1:])
-    except SettingError as err:
+    except (SettingError, RunError) as err:
         sys.exit(f"main.py: {err}")
+    except KeyboardInterrupt:
+        sys.exit(interrupted_message(sys.argv[1:]))
+    except OSError as err:  # an unwritable folder, a full disk
+        where = f" {err.filename}" if getattr(err, "filename", None) else ""
+        sys.exit(f"main.py: cannot write{where}: {err.strerror or err}; check the folder's "
+                 "permissions and free space")

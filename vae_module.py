@@ -62,12 +62,14 @@ def loss_terms(model, o, prior_mu, prior_var, generator=None):
     return rec, kl_to_prior(m, logvar, prior_mu, prior_var)
 
 
-def train(model, loader, prior_mu, prior_var, epochs, optimizer, alpha=1.0, progress=None):
+def train(model, loader, prior_mu, prior_var, epochs, optimizer, alpha=1.0, generator=None,
+          progress=None):
     """Minimise BCE + alpha * KL over `epochs` passes of `loader`; returns ELBO per epoch.
 
     loader yields (o (B, x_dim), idx (B,)); prior_mu, prior_var (N, latent_dim) tensors on
     the training device, indexed by idx so every image gets its own prior row. The ELBO
     reported is -(BCE + KL) per image in nats (alpha = 1 whatever the training weight).
+    generator: a torch.Generator on the training device for the noise eps.
     """
     model.train()
     epochs_iter = progress(range(epochs)) if progress else range(epochs)
@@ -76,7 +78,7 @@ def train(model, loader, prior_mu, prior_var, epochs, optimizer, alpha=1.0, prog
         total = torch.zeros((), device=prior_mu.device)
         count = 0
         for o, idx in loader:
-            rec, kl = loss_terms(model, o, prior_mu[idx], prior_var[idx])
+            rec, kl = loss_terms(model, o, prior_mu[idx], prior_var[idx], generator)
             loss = (rec + alpha * kl).sum() / len(o)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

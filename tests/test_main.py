@@ -112,3 +112,104 @@ def test_bad_setting_stops_with_one_line(tmp_path, args):
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("main.py: ")
     assert not (tmp_path / "model").exists()
+
+
+def test_readme_lists_every_setting():
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    for name, value in main.SETTINGS.items():
+        assert f"| `{name}` |" in readme, name
+
+
+
+def test_resume_after_sigkill_gives_the_uninterrupted_metrics(tiny_run, tiny_mnist):
+    """Kill a 3-round run once round 0 is saved, resume it, compare with run 'ref'."""
+    import signal
+    import time
+    cwd, _ = tiny_run
+    args = [f"--data_root={tiny_mnist}", *TINY, "--mutual_iteration=3"]
+    ref = run_main(cwd, "--dir_name=ref", *args)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "main.py"), "--dir_name=killed", *args],
+                            cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics = cwd / "model" / "killed" / "metrics.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (metrics.exists() and len(read_metrics(metrics)) >= 1):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 1 <= len(read_metrics(metrics)) <= 3
+    again = run_main(cwd, "--dir_name=killed", "--resume=True", *args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(read_metrics(metrics)) == strip(read_metrics(cwd / "model/ref/metrics.csv"))
+    assert not list((cwd / "model" / "killed").rglob("*.tmp*"))
+
+
+def test_resume_can_add_rounds(tiny_run, tiny_mnist):
+    """One round, then --resume=True --mutual_iteration=2, equals the 2-round run 'a'."""
+    cwd, _ = tiny_run
+    first = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=grow", *TINY, "--mutual_iteration=1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    more = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=grow", *TINY, "--resume=True")
+    assert more.returncode == 0, more.stderr[-3000:]
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(read_metrics(cwd / "model/grow/metrics.csv")) == strip(read_metrics(cwd / "model/a/metrics.csv"))
+
+
+def test_second_run_into_the_same_dir_stops(tiny_run, tiny_mnist):
+    cwd, _ = tiny_run
+    proc = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=a", *TINY)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "already holds a run" in proc.stderr and "--resume=True" in proc.stderr
+
+
+def test_resume_with_other_settings_stops(tiny_run, tiny_mnist):
+    cwd, _ = tiny_run
+    proc = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=a", *TINY, "--resume=True", "--alpha=2")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "alpha" in proc.stderr and "differs" in proc.stderr
+
+
+def test_corrupt_checkpoint_names_the_file(tiny_run, tiny_mnist):
+    import shutil
+    cwd, _ = tiny_run
+    shutil.copytree(cwd / "model" / "a", cwd / "model" / "broken")
+    (cwd / "model/broken/metrics.csv").write_text(
+        "\n".join((cwd / "model/a/metrics.csv").read_text().splitlines()[:2]) + "\n")
+    pth = cwd / "model/broken/pth/vae_0.pth"
+    pth.write_bytes(pth.read_bytes()[:100])
+    proc = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=broken", *TINY, "--resume=True")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "vae_0.pth" in proc.stderr
+    npy = cwd / "model/broken/npy/mu_1.npy"
+    npy.write_bytes(npy.read_bytes()[:60])
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import main\n"
+            "try: main.decode_from_gmm_param(1, 0, 4, 'model/broken')\n"
+            "except main.RunError as e: print(e)")
+    out = subprocess.run([sys.executable, "-c", code, ROOT], cwd=cwd, capture_output=True, text=True)
+    assert "mu_1.npy" in out.stdout and "corrupt" in out.stdout
+
+
+def test_sigint_says_what_was_saved(tiny_mnist, tmp_path):
+    import signal
+    import time
+    args = [f"--data_root={tiny_mnist}", *TINY, "--mutual_iteration=50", "--dir_name=int"]
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "main.py"), *args], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "model" / "int" / "metrics.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and not metrics.exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    last = err.strip().splitlines()[-1]
+    assert "interrupted; rounds 0-" in last and "--resume=True" in last and "Traceback" not in err
+
+
+def test_unwritable_model_dir_is_one_line(tiny_mnist, tmp_path):
+    (tmp_path / "model").write_text("a file where the folder should be")
+    proc = run_main(tmp_path, f"--data_root={tiny_mnist}", *TINY)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("main.py: cannot write") and len(proc.stderr.strip().splitlines()) == 1
