@@ -67,7 +67,8 @@ def make_prior(x, K, alpha0=1.0, beta0=1.0, nu0=None, W0=None):
     if nu0 <= D - 1:
         raise ValueError(f"gmm_nu0 must be > latent_dim - 1 = {D - 1}, got {nu0}")
     if W0 is None:
-        cov = np.atleast_2d(np.cov(x, rowvar=False)) + 1e-6 * np.eye(D)
+        cov = np.atleast_2d(np.cov(x, rowvar=False))
+        cov = cov + (1e-6 * np.trace(cov) / D + 1e-12) * np.eye(D)  # collinear or equal points
         scale = max(nu0 - D - 1.0, 1.0) * K ** (-2.0 / D)
         W0 = np.linalg.inv(scale * cov)
         m0 = x.mean(axis=0)
@@ -209,14 +210,23 @@ def log_prior(prior, state):
 
 
 def initial_classes(x, K, rng, init, n_init=10):
-    """Starting assignments: 'kmeans' (k-means++, n_init restarts, lowest inertia) or 'prior'.
+    """Starting assignments (N,) of the first chain, chosen without labels.
 
-    'prior' assigns uniformly at random, as a chain started from the prior would.
+    'kmeans': k-means++ with n_init restarts, the lowest inertia kept.
+    'tsne': a 2-D t-SNE of x clustered by a full-covariance GMM (EM, n_init restarts, the
+    highest likelihood kept), as N2D (McConville et al. 2020) clusters a manifold
+    embedding of auto-encoder latents; the Gibbs chain then runs on x itself.
+    'prior': uniformly random assignments, as a chain started from the prior.
     """
     if init == "prior":
         return rng.integers(0, K, size=x.shape[0])
-    from sklearn.cluster import KMeans
     seed = int(rng.integers(2**31 - 1))
+    if init == "tsne":
+        from sklearn.manifold import TSNE
+        from sklearn.mixture import GaussianMixture
+        e = TSNE(2, init="pca", random_state=seed, perplexity=min(30.0, len(x) - 1.0)).fit_transform(x)
+        return GaussianMixture(K, n_init=n_init, random_state=seed).fit(e).predict(e)
+    from sklearn.cluster import KMeans
     return KMeans(K, n_init=n_init, random_state=seed).fit_predict(x)
 
 

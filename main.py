@@ -10,6 +10,8 @@ mutual_iteration = 2       # rounds: round 0 trains the VAE with prior N(0, I), 
 dir_name = "debug"         # outputs go to model/<dir_name>/
 data_root = "./data"       # MNIST folder in torchvision's layout (downloaded there when missing)
 n_data = 10000             # use the first n_data MNIST images (training set, then test set)
+data_path = ""             # your own N x P data in [0, 1] (.npy, .npz or text) instead of MNIST
+label_path = ""            # labels of data_path (N values), used only to score the clustering
 latent_dim = 12            # D, size of the latent x_d shared by VAE and GMM
 hidden_dims = (256,)       # hidden layer sizes of the encoder (the decoder mirrors them)
 vae_epochs = 50            # VAE epochs per round
@@ -102,13 +104,15 @@ def check_settings(cfg):
         ("hidden_dims", len(cfg["hidden_dims"]) >= 1 and min(cfg["hidden_dims"]) >= 1,
          "one or more layer sizes >= 1, e.g. --hidden_dims=256 or --hidden_dims=(500,500)"),
         ("vae_epochs", cfg["vae_epochs"] >= 1, "an integer >= 1"),
-        ("batch_size", 1 <= cfg["batch_size"] <= cfg["n_data"], f"between 1 and n_data={cfg['n_data']}"),
+        ("batch_size", cfg["batch_size"] >= 1 and (cfg["data_path"] or cfg["batch_size"] <= cfg["n_data"]),
+         f"between 1 and n_data={cfg['n_data']}"),
         ("lr", cfg["lr"] > 0, "a number > 0"),
         ("alpha", cfg["alpha"] >= 0, "a number >= 0"),
         ("send", cfg["send"] in ("mean", "sample"), "'mean' or 'sample'"),
-        ("K", 1 <= cfg["K"] <= cfg["n_data"], f"an integer between 1 and n_data={cfg['n_data']}"),
+        ("K", cfg["K"] >= 1 and (cfg["data_path"] or cfg["K"] <= cfg["n_data"]),
+         f"an integer between 1 and n_data={cfg['n_data']}"),
         ("gmm_iter", cfg["gmm_iter"] >= 1, "an integer >= 1"),
-        ("gmm_init", cfg["gmm_init"] in ("kmeans", "prior"), "'kmeans' or 'prior'"),
+        ("gmm_init", cfg["gmm_init"] in ("kmeans", "tsne", "prior"), "'kmeans', 'tsne' or 'prior'"),
         ("gmm_alpha0", cfg["gmm_alpha0"] > 0, "a number > 0"),
         ("gmm_beta0", cfg["gmm_beta0"] > 0, "a number > 0"),
         ("gmm_nu0", cfg["gmm_nu0"] == 0 or cfg["gmm_nu0"] > cfg["latent_dim"] - 1,
@@ -180,7 +184,7 @@ def make_loaders(images, cfg, device):
 
 
 def build_vae(cfg, device):
-    return vae_module.VAE(784, cfg["hidden_dims"], cfg["latent_dim"]).to(device)
+    return vae_module.VAE(cfg.get("x_dim", 784), tuple(cfg["hidden_dims"]), cfg["latent_dim"]).to(device)
 
 
 def gmm_prior(cfg, z):
@@ -390,7 +394,7 @@ def decode_from_gmm_param(iteration, decode_k, sample_num, model_dir, device=Non
     mu, Lambda = npy("mu"), npy("lambda")
     if not 0 <= decode_k < len(mu):
         raise SettingError(f"decode_k={decode_k} is not a cluster of this run: use 0..{len(mu) - 1}")
-    model = vae_module.VAE(784, tuple(cfg["hidden_dims"]), cfg["latent_dim"]).to(device)
+    model = build_vae(cfg, device)
     ckpt = load_file(f"{model_dir}/pth/vae_{iteration}.pth",
                      lambda p: torch.load(p, map_location=device, weights_only=True))
     model.load_state_dict(ckpt["model"])
@@ -398,10 +402,11 @@ def decode_from_gmm_param(iteration, decode_k, sample_num, model_dir, device=Non
     rng = np.random.default_rng([cfg["seed"], iteration, decode_k])
     samples = rng.multivariate_normal(mu[decode_k], cov[decode_k], size=sample_num, method="cholesky")
     images = vae_module.decode(model, samples, device)
-    grid = tool.image_grid(images)
-    import matplotlib.pyplot as plt
-    write_atomic(f"{model_dir}/recon/manual_{decode_k}.png",
-                 lambda f: plt.imsave(f, grid, cmap="gray", vmin=0, vmax=1, format="png"))
+    if tool.image_side(images.shape[1]):
+        import matplotlib.pyplot as plt
+        grid = tool.image_grid(images)
+        write_atomic(f"{model_dir}/recon/manual_{decode_k}.png",
+                     lambda f: plt.imsave(f, grid, cmap="gray", vmin=0, vmax=1, format="png"))
     save_figure(f"{model_dir}/graph/gause_I{iteration}k{decode_k}.png",
                 tool.plot_gmm(npy("z"), npy("class"), mu, cov, samples, decode_k))
     return images
@@ -423,18 +428,40 @@ def main(argv):
     device = pick_device(cfg["device"])
     model_dir = os.path.join("model", cfg["dir_name"])
     check_model_dir(model_dir, cfg["resume"])
-    images, labels = tool.load_mnist(cfg["data_root"], cfg["n_data"])
-    if len(images) < cfg["K"]:
-        raise SettingError(f"setting K={cfg['K']} is larger than the {len(images)} images loaded")
+    images, labels = load_data(cfg)
+    cfg["x_dim"] = images.shape[1]
     cfg["batch_size"] = min(cfg["batch_size"], len(images))
-    print(f"{len(images)} images, device {device}, outputs in {model_dir}/", flush=True)
+    print(f"device {device}, outputs in {model_dir}/", flush=True)
     train_loader, all_loader = make_loaders(images, cfg, device)
     train_model(cfg["mutual_iteration"], model_dir, train_loader, all_loader, labels, cfg,
                 resume=cfg["resume"])
     last = cfg["mutual_iteration"] - 1
     for k in range(cfg["K"]):
         decode_from_gmm_param(last, k, cfg["sample_num"], model_dir, device=str(device))
-    print(f"decoded {cfg['sample_num']} samples of each cluster into {model_dir}/recon/", flush=True)
+    if tool.image_side(cfg["x_dim"]):
+        print(f"decoded {cfg['sample_num']} samples of each cluster into {model_dir}/recon/", flush=True)
+    else:
+        print(f"P={cfg['x_dim']} is not a square number of pixels: no image grids were drawn", flush=True)
+
+
+def load_data(cfg):
+    """MNIST, or the user's data_path (and label_path); checks there are at least K points."""
+    if cfg["data_path"]:
+        try:
+            images, labels = tool.load_user_data(cfg["data_path"], cfg["label_path"])
+        except tool.DataError as err:
+            raise SettingError(str(err)) from None
+        what = f"{len(images)} points of {images.shape[1]} values from {cfg['data_path']}"
+    else:
+        if cfg["label_path"]:
+            raise SettingError("setting label_path needs data_path: MNIST brings its own labels")
+        images, labels = tool.load_mnist(cfg["data_root"], cfg["n_data"])
+        what = f"{len(images)} MNIST images"
+    if len(images) < cfg["K"]:
+        raise SettingError(f"setting K={cfg['K']} is more than the {what}: use K <= {len(images)}")
+    print(what + ("" if labels is not None else " (no labels: ACC, NMI and ARI are left out)"),
+          flush=True)
+    return images, labels
 
 
 def interrupted_message(argv):

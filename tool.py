@@ -43,6 +43,68 @@ def load_mnist(data_root, n_data, log=print):
     return images[:n].float().div(255.0), labels[:n]
 
 
+class DataError(ValueError):
+    """Unusable user data; the message names the file, the problem and the fix."""
+
+
+def read_array(path):
+    """An array from .npy, .npz (its only array, or the one named 'x' or 'data') or text."""
+    import os
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: no such file")
+    try:
+        if path.endswith(".npy"):
+            return np.load(path, allow_pickle=False)
+        if path.endswith(".npz"):
+            with np.load(path, allow_pickle=False) as z:
+                keys = list(z.keys())
+                key = keys[0] if len(keys) == 1 else next((k for k in ("x", "data") if k in keys), None)
+                if key is None:
+                    raise DataError(f"{path}: holds arrays {keys}; keep one, or name it 'x'")
+                return z[key]
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy warns on an empty file; we say it below
+            return np.loadtxt(path, ndmin=2)
+    except DataError:
+        raise
+    except (ValueError, OSError, EOFError) as err:
+        raise DataError(f"{path}: cannot be read as a table of numbers ({str(err).splitlines()[0]}); "
+                        "write N rows of P numbers (.npy, .npz or whitespace-separated text)") from None
+
+
+def load_user_data(data_path, label_path=""):
+    """The user's observations (N, P) float32 in [0, 1] and labels (N,) or None.
+
+    uint8 data (0-255) is scaled by 1/255. Labels only score the clustering.
+    """
+    x = read_array(data_path)
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise DataError(f"{data_path}: expected N rows of P values, got an array of shape {x.shape}")
+    if x.dtype == np.uint8:
+        x = x / 255.0
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise DataError(f"{data_path}: values must be real numbers, got dtype {x.dtype}")
+    x = x.astype(np.float64)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise DataError(f"{data_path}: {bad.sum()} values are NaN or inf (first at row {r}, "
+                        f"column {c}); remove or impute them")
+    if x.min() < 0 or x.max() > 1:
+        raise DataError(f"{data_path}: values must lie in [0, 1] (the VAE's Bernoulli likelihood), "
+                        f"found {x.min():g} to {x.max():g}; rescale them, e.g. divide by the maximum")
+    labels = None
+    if label_path:
+        labels = read_array(label_path)
+        if labels.ndim == 2 and 1 in labels.shape:
+            labels = labels.reshape(-1)
+        if labels.ndim != 1 or len(labels) != len(x):
+            raise DataError(f"{label_path}: expected {len(x)} labels, one per row of {data_path}, "
+                            f"got an array of shape {labels.shape}")
+    return torch.from_numpy(x.astype(np.float32)), labels
+
+
 class IndexedBatches:
     """Mini-batches (o, idx) of a tensor held on the training device.
 
@@ -183,6 +245,12 @@ def plot_gmm(z, classes, mu, cov, samples, k):
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def image_side(P):
+    """Side of a square image of P pixels, or None when P is not a square number."""
+    side = int(round(math.sqrt(P)))
+    return side if side * side == P else None
 
 
 def image_grid(images, nrow=None):

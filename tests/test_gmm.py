@@ -130,3 +130,42 @@ def test_adaptive_prior_follows_scale_and_shift():
     a = gm.fit_gibbs(x, 4, 15, np.random.default_rng(1))
     b = gm.fit_gibbs(1e3 * x + 50, 4, 15, np.random.default_rng(1))
     assert adjusted_rand_score(a.classes, b.classes) > 0.99
+
+
+EDGE_CASES = {
+    "duplicate points": lambda rng: np.repeat(rng.standard_normal((5, 3)), 40, axis=0),
+    "all points equal": lambda rng: np.ones((50, 3)),
+    "collinear latents": lambda rng: np.outer(rng.standard_normal(200), [1.0, 2.0, -1.0]),
+    "scale 1e-4": lambda rng: rng.standard_normal((200, 3)) * 1e-4,
+    "scale 1e4": lambda rng: rng.standard_normal((200, 3)) * 1e4 + 1e5,
+    "float32": lambda rng: rng.standard_normal((200, 3)).astype(np.float32),
+    "clusters of one point": lambda rng: rng.standard_normal((12, 3)),
+    "one dimension": lambda rng: rng.standard_normal((100, 1)),
+}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("init", ["kmeans", "prior"])
+@pytest.mark.parametrize("case", list(EDGE_CASES))
+def test_sampler_stays_finite_on_awkward_latents(case, init):
+    x = EDGE_CASES[case](np.random.default_rng(0))
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        res = gm.fit_gibbs(x, 10, 20, np.random.default_rng(1), init=init)
+    for a in (res.eta, res.point_mu, res.point_var, res.state.Lambda, res.history["log_joint"]):
+        assert np.all(np.isfinite(a))
+    assert np.all(res.point_var > 0) and np.allclose(res.eta.sum(1), 1)
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(x=arrays(np.float64, st.tuples(st.integers(2, 30), st.integers(1, 4)),
+                elements=st.floats(-1e3, 1e3, allow_nan=False, width=32)),
+       K=st.integers(1, 6), seed=st.integers(0, 2**16))
+def test_eta_rows_are_finite_and_sum_to_one(x, K, seed):
+    res = gm.fit_gibbs(x, K, 3, np.random.default_rng(seed), init="prior")
+    assert res.eta.shape == (len(x), K)
+    assert np.all(np.isfinite(res.eta)) and np.allclose(res.eta.sum(axis=1), 1.0)
+    assert np.all(np.isfinite(res.point_var)) and np.all(res.point_var > 0)

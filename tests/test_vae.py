@@ -1,5 +1,6 @@
 """The VAE's KL and loss against torch.distributions, and per-image prior rows."""
 import numpy as np
+import pytest
 import torch
 from torch.distributions import Independent, Normal, kl_divergence
 
@@ -64,3 +65,16 @@ def test_original_architecture_is_expressible():
     model = vm.VAE(784, (256,), 12)
     shapes = [p.shape for p in model.parameters() if p.dim() == 2]
     assert shapes == [(256, 784), (12, 256), (12, 256), (256, 12), (784, 256)]
+
+
+def test_loss_stays_finite_with_a_collapsed_prior_variance():
+    """main.gmm_messages floors the GMM's variances; the KL is then finite and training works."""
+    import main
+    torch.manual_seed(0)
+    data = torch.rand(32, 784)
+    mu, var = main.gmm_messages(np.full((32, 3), 5.0), np.full((32, 3), 1e-30), main.SETTINGS, "cpu")
+    assert float(var.min()) == pytest.approx(main.SETTINGS["prior_var_floor"])
+    model = vm.VAE(784, (16,), 3)
+    loader = tool.IndexedBatches(data, 8, shuffle=True, generator=torch.Generator().manual_seed(0))
+    elbo = vm.train(model, loader, mu, var, 3, torch.optim.Adam(model.parameters(), 1e-3))
+    assert np.all(np.isfinite(elbo))
