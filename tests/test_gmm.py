@@ -169,3 +169,10 @@ def test_eta_rows_are_finite_and_sum_to_one(x, K, seed):
     assert res.eta.shape == (len(x), K)
     assert np.all(np.isfinite(res.eta)) and np.allclose(res.eta.sum(axis=1), 1.0)
     assert np.all(np.isfinite(res.point_var)) and np.all(res.point_var > 0)
+
+
+def test_tsne_start_recovers_blobs():
+    rng = np.random.default_rng(12)
+    x, y = blobs(rng, n_per=100, K=4)
+    res = gm.fit_gibbs(x, 4, 10, rng, init="tsne", labels=y)
+    assert adjusted_rand_score(y, res.classes) > 0.95
