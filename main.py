@@ -153,11 +153,19 @@ def write_atomic(path, write):
     """Call write(file) on a temporary file beside path, then rename it into place."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:  # a full disk or an interrupt: leave no half-written file behind
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        if isinstance(err, OSError):
+            raise RunError(f"cannot write {path}: {err.strerror or err}; check the folder's "
+                           "permissions and free space") from None
+        raise
 
 
 def save_npy(path, array):

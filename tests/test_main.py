@@ -213,3 +213,20 @@ def test_unwritable_model_dir_is_one_line(tiny_mnist, tmp_path):
     proc = run_main(tmp_path, f"--data_root={tiny_mnist}", *TINY)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("main.py: cannot write") and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_full_disk_is_one_line(tiny_mnist, tmp_path):
+    """os.fsync fails with ENOSPC, as on a full disk: one line, and no temporary file left."""
+    code = ("import errno, os, runpy, sys\n"
+            "def full(fd): raise OSError(errno.ENOSPC, 'No space left on device')\n"
+            "os.fsync = full\n"
+            "sys.argv = sys.argv[1:]\n"
+            "sys.path.insert(0, os.path.dirname(sys.argv[0]))\n"
+            "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+    proc = subprocess.run([sys.executable, "-c", code, os.path.join(ROOT, "main.py"),
+                           f"--data_root={tiny_mnist}", *TINY], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "No space left on device" in proc.stderr and "config.json" in proc.stderr
+    assert not list(tmp_path.rglob("*.tmp*"))
