@@ -238,10 +238,12 @@ def point_messages(state, classes):
 
 
 def fit_gibbs(x, K, n_sweeps, rng, prior=None, init="kmeans", classes=None, labels=None,
-              progress=None):
+              progress=None, bias=None):
     """Run n_sweeps blocked Gibbs sweeps on latents x (N, D); returns a GMMResult.
 
     classes: (N,) assignments to start from (a warm start); otherwise `init` chooses.
+    bias: (N, K) message from a module above (the MLDA's prediction of each point's
+    class) that multiplies the assignment probabilities in every sweep.
     labels: (N,) true labels, used only to record ACC/NMI/ARI per sweep.
     progress: optional callable wrapping range(n_sweeps) (e.g. tqdm).
     """
@@ -258,9 +260,10 @@ def fit_gibbs(x, K, n_sweeps, rng, prior=None, init="kmeans", classes=None, labe
     if labels is not None:
         history.update(acc=[], nmi=[], ari=[])
     sweeps = progress(range(n_sweeps)) if progress else range(n_sweeps)
+    log_bias = 0.0 if bias is None else np.log(np.maximum(bias, np.finfo(float).tiny))
     eta = None
     for _ in sweeps:
-        log_p = log_eta_unnormalised(q, x, state)
+        log_p = log_eta_unnormalised(q, x, state) + log_bias
         eta, _ = normalise_log(log_p)
         classes = sample_categorical(eta, rng)
         history["log_joint"].append(float(log_p[np.arange(len(classes)), classes].sum())
@@ -270,7 +273,7 @@ def fit_gibbs(x, K, n_sweeps, rng, prior=None, init="kmeans", classes=None, labe
             for name, value in cluster_scores(labels, classes).items():
                 history[name].append(value)
     if eta is None:
-        eta, _ = normalise_log(log_eta_unnormalised(q, x, state))
+        eta, _ = normalise_log(log_eta_unnormalised(q, x, state) + log_bias)
     state.mu = state.mu + shift
     point_mu, point_var = point_messages(state, classes)
     return GMMResult(state, classes, eta, point_mu, point_var, history)

@@ -34,6 +34,14 @@ tsne_points = 3000         # points in the t-SNE plots (0: no t-SNE)
 seed = 1                   # seeds torch, the GMM's numpy Generator, shuffling and plots
 device = "auto"            # "auto" (CUDA when available), "cpu", "cuda" or "cuda:N"
 resume = False             # continue the run in model/<dir_name> after its last complete round
+model = "vae_gmm"          # "vae_gmm", or Serket's multimodal "vae_gmm_mlda" or "vae_gmm_mlda_mm"
+serket_dir = ""            # multimodal data from Serket's data1.txt, data2.txt, category.txt
+mlda_weight = 200.0        # pseudo-counts per data point made of the GMM's class probabilities
+mlda_iter = 100            # MLDA Gibbs sweeps per round
+mlda_alpha = 1.0           # MLDA's Dirichlet prior on class proportions
+mlda_beta = 1.0            # MLDA's Dirichlet prior on word distributions
+mm_iter = 100              # Markov-model Gibbs sweeps per round
+mm_gamma = 1.0             # Dirichlet prior on each row of the transition matrix
 # -------------------------------------------------------------------------------------
 
 import ast  # noqa: E402
@@ -46,6 +54,9 @@ import time  # noqa: E402
 
 SETTINGS = {k: v for k, v in dict(globals()).items()
             if not k.startswith("_") and isinstance(v, (bool, int, float, str, tuple))}
+
+
+MODELS = ("vae_gmm", "vae_gmm_mlda", "vae_gmm_mlda_mm")
 
 
 class SettingError(ValueError):
@@ -121,6 +132,13 @@ def check_settings(cfg):
         ("prior_var_floor", cfg["prior_var_floor"] > 0, "a number > 0"),
         ("sample_num", cfg["sample_num"] >= 1, "an integer >= 1"),
         ("tsne_points", cfg["tsne_points"] >= 0, "an integer >= 0 (0 skips t-SNE)"),
+        ("model", cfg["model"] in MODELS, " or ".join(repr(m) for m in MODELS)),
+        ("mlda_weight", cfg["mlda_weight"] > 0, "a number > 0"),
+        ("mlda_iter", cfg["mlda_iter"] >= 1, "an integer >= 1"),
+        ("mlda_alpha", cfg["mlda_alpha"] > 0, "a number > 0"),
+        ("mlda_beta", cfg["mlda_beta"] > 0, "a number > 0"),
+        ("mm_iter", cfg["mm_iter"] >= 1, "an integer >= 1"),
+        ("mm_gamma", cfg["mm_gamma"] > 0, "a number > 0"),
         ("device", cfg["device"] == "auto" or cfg["device"] == "cpu"
          or cfg["device"].split(":")[0] == "cuda", "'auto', 'cpu', 'cuda' or 'cuda:N'"),
     ]
@@ -136,6 +154,8 @@ import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import gmm_module  # noqa: E402
+import mlda_module  # noqa: E402
+import mm_module  # noqa: E402
 import tool  # noqa: E402
 import vae_module  # noqa: E402
 
@@ -201,12 +221,13 @@ def gmm_prior(cfg, z):
 
 
 def train_model(mutual_iteration, dir_name, train_loader, all_loader, labels=None, cfg=None,
-                resume=False):
+                resume=False, counts2=None):
     """Mutual learning of VAE and GMM for mutual_iteration rounds; outputs into dir_name.
 
     With resume=True, continues after the last round recorded in dir_name/metrics.csv,
     restoring the networks, the GMM's assignments and every random generator, so the
     result equals that of an uninterrupted run. Returns the metric rows (metrics.csv).
+    counts2: (N, W) counts of the second modality, for the multimodal models (cfg["model"]).
     """
     cfg = dict(SETTINGS if cfg is None else cfg)
     device = all_loader.data.device
@@ -233,14 +254,17 @@ def train_model(mutual_iteration, dir_name, train_loader, all_loader, labels=Non
         gmm = gmm_module.fit_gibbs(
             z, cfg["K"], cfg["gmm_iter"], run["rng"], gmm_prior(cfg, z), cfg["gmm_init"],
             run["classes"] if cfg["warm_start_gmm"] else None, labels,
-            progress=lambda r: bar(r, f"round {it} GMM sweeps"))
+            progress=lambda r: bar(r, f"round {it} GMM sweeps"), bias=run["gmm_bias"])
         run["classes"] = gmm.classes
         run["prior_mu"], run["prior_var"] = gmm_messages(gmm.point_mu, gmm.point_var, cfg, device)
-        row = {"round": it, "elbo": elbo}
-        row.update({k: (v[-1] if v else "") for k, v in
-                    ((m, gmm.history.get(m)) for m in ("acc", "nmi", "ari"))})
+        row = {"round": it, "elbo": elbo, **last_scores(gmm.history)}
+        upper = update_upper_modules(run, gmm, counts2, labels, cfg,
+                                     lambda r, name: bar(r, f"round {it} {name} sweeps"))
+        for name, result in upper.items():
+            row.update(last_scores(result.history, prefix=f"{name}_"))
         row["seconds"] = round(time.time() - start, 1)
         save_round(dir_name, it, run, train_loader, z, gmm)
+        save_upper_modules(dir_name, it, upper)
         plot_round(dir_name, it, z, labels, gmm, run["elbo_curves"], cfg)
         run["rows"].append(row)
         save_metrics(dir_name, run["rows"])  # last: a round is complete once its row is here
@@ -248,12 +272,58 @@ def train_model(mutual_iteration, dir_name, train_loader, all_loader, labels=Non
     return run["rows"]
 
 
+def last_scores(history, prefix=""):
+    """ACC, NMI, ARI of the last sweep ('' without labels)."""
+    return {prefix + k: (history[k][-1] if k in history else "") for k in ("acc", "nmi", "ari")}
+
+
+def update_upper_modules(run, gmm, counts2, labels, cfg, bar):
+    """Serket's MLDA (and MM) above the GMM; sets the messages they send down next round.
+
+    MLDA: modality 0 is the GMM's class probabilities as pseudo-counts, modality 1 counts2;
+    it sends the GMM its prediction of each point's GMM class. MM: learns the transitions
+    of the MLDA's classes along the sequence and sends the MLDA its one-step predictions.
+    """
+    if cfg["model"] == "vae_gmm":
+        return {}
+    mlda = mlda_module.fit_mlda(
+        [mlda_module.pseudo_counts(gmm.eta, cfg["mlda_weight"]), counts2], cfg["K"], cfg["mlda_iter"],
+        run["rng"], cfg["mlda_alpha"], cfg["mlda_beta"], bias=run["mlda_bias"], labels=labels,
+        progress=lambda r: bar(r, "MLDA"), theta_init=gmm.eta)
+    run["gmm_bias"] = mlda.predict_words(0)
+    upper = {"mlda": mlda}
+    if cfg["model"] == "vae_gmm_mlda_mm":
+        upper["mm"] = mm_module.fit_markov(mlda.class_prob, cfg["mm_iter"], run["rng"], cfg["mm_gamma"],
+                                           labels=labels, progress=lambda r: bar(r, "MM"))
+        run["mlda_bias"] = upper["mm"].prediction
+    return upper
+
+
+UPPER_DIRS = {"mlda": "module003_mlda", "mm": "module004_mm"}
+
+
+def save_upper_modules(dir_name, it, upper):
+    """module003_mlda/ and module004_mm/: class probabilities, classes, scores and
+    log-likelihood per sweep, the messages sent down, and the MM's transition matrix."""
+    for name, res in upper.items():
+        d = f"{dir_name}/{UPPER_DIRS[name]}"
+        if name == "mlda":
+            arrays = {"class_prob": res.class_prob, "class": res.classes, "theta": res.theta,
+                      "gmm_message": res.predict_words(0)}
+            arrays.update({f"phi{m}": p for m, p in enumerate(res.phi)})
+        else:
+            arrays = {"transition": res.A, "class": res.states, "mlda_message": res.prediction}
+        arrays.update({k: np.array(v) for k, v in res.history.items()})
+        for key, array in arrays.items():
+            save_npy(f"{d}/{key}_{it}.npy", array)
+
+
 def new_run(cfg, n, device):
     """The state of a run before round 0: prior N(0, I), no model, fresh generators."""
     D = cfg["latent_dim"]
     return {"model": None, "optimizer": None, "classes": None, "rows": [], "elbo_curves": {},
             "prior_mu": torch.zeros(n, D, device=device), "prior_var": torch.ones(n, D, device=device),
-            "rng": np.random.default_rng(cfg["seed"]),
+            "rng": np.random.default_rng(cfg["seed"]), "gmm_bias": None, "mlda_bias": None,
             "noise": torch.Generator(device=device).manual_seed(cfg["seed"])}
 
 
@@ -297,6 +367,10 @@ def load_run(dir_name, cfg, n, device, train_loader):
     run["classes"] = npy("class")
     run["prior_mu"], run["prior_var"] = gmm_messages(*gmm_module.point_messages(state, run["classes"]),
                                                      cfg, device)
+    if cfg["model"] != "vae_gmm":
+        run["gmm_bias"] = load_file(f"{dir_name}/module003_mlda/gmm_message_{it}.npy", np.load)
+    if cfg["model"] == "vae_gmm_mlda_mm":
+        run["mlda_bias"] = load_file(f"{dir_name}/module004_mm/mlda_message_{it}.npy", np.load)
     run["elbo_curves"] = {i: list(load_file(f"{dir_name}/npy/loss_{i}.npy", np.load))
                           for i in range(it + 1)}
     run["rows"] = rows
@@ -329,7 +403,8 @@ def read_metrics(dir_name):
 
 
 def format_row(row, total):
-    scores = ", ".join(f"{k.upper()} {row[k]:.4f}" for k in ("acc", "nmi", "ari") if row[k] != "")
+    keys = [k for k in row if k.split("_")[-1] in ("acc", "nmi", "ari") and row[k] != ""]
+    scores = ", ".join(f"{k.replace('_', ' ').upper()} {row[k]:.4f}" for k in keys)
     return (f"round {row['round']}/{total - 1}: ELBO {row['elbo']:.2f} nats/image"
             + (f", {scores}" if scores else "") + f", {row['seconds']:.1f} s")
 
@@ -436,13 +511,13 @@ def main(argv):
     device = pick_device(cfg["device"])
     model_dir = os.path.join("model", cfg["dir_name"])
     check_model_dir(model_dir, cfg["resume"])
-    images, labels = load_data(cfg)
+    images, labels, counts2 = load_data(cfg)
     cfg["x_dim"] = images.shape[1]
     cfg["batch_size"] = min(cfg["batch_size"], len(images))
     print(f"device {device}, outputs in {model_dir}/", flush=True)
     train_loader, all_loader = make_loaders(images, cfg, device)
     train_model(cfg["mutual_iteration"], model_dir, train_loader, all_loader, labels, cfg,
-                resume=cfg["resume"])
+                resume=cfg["resume"], counts2=counts2)
     last = cfg["mutual_iteration"] - 1
     for k in range(cfg["K"]):
         decode_from_gmm_param(last, k, cfg["sample_num"], model_dir, device=str(device))
@@ -453,23 +528,34 @@ def main(argv):
 
 
 def load_data(cfg):
-    """MNIST, or the user's data_path (and label_path); checks there are at least K points."""
-    if cfg["data_path"]:
-        try:
+    """Images, labels (or None) and the second modality's counts (None for vae_gmm).
+
+    vae_gmm: MNIST or the user's data_path; the multimodal models: the bundled MNIST and
+    digits pairs, or Serket's files in serket_dir. Checks there are at least K points.
+    """
+    if cfg["label_path"] and not cfg["data_path"]:
+        raise SettingError("setting label_path needs data_path: MNIST brings its own labels")
+    counts2 = None
+    try:
+        if cfg["model"] != "vae_gmm" and cfg["serket_dir"]:
+            images, counts2, labels = tool.load_serket_files(cfg["serket_dir"])
+            what = f"{len(images)} pairs from {cfg['serket_dir']}"
+        elif cfg["model"] != "vae_gmm":
+            images, counts2, labels = tool.load_digit_pairs(cfg["data_root"])
+            what = f"{len(images)} pairs of an MNIST image and an sklearn digits sample"
+        elif cfg["data_path"]:
             images, labels = tool.load_user_data(cfg["data_path"], cfg["label_path"])
-        except tool.DataError as err:
-            raise SettingError(str(err)) from None
-        what = f"{len(images)} points of {images.shape[1]} values from {cfg['data_path']}"
-    else:
-        if cfg["label_path"]:
-            raise SettingError("setting label_path needs data_path: MNIST brings its own labels")
-        images, labels = tool.load_mnist(cfg["data_root"], cfg["n_data"])
-        what = f"{len(images)} MNIST images"
+            what = f"{len(images)} points of {images.shape[1]} values from {cfg['data_path']}"
+        else:
+            images, labels = tool.load_mnist(cfg["data_root"], cfg["n_data"])
+            what = f"{len(images)} MNIST images"
+    except tool.DataError as err:
+        raise SettingError(str(err)) from None
     if len(images) < cfg["K"]:
         raise SettingError(f"setting K={cfg['K']} is more than the {what}: use K <= {len(images)}")
     print(what + ("" if labels is not None else " (no labels: ACC, NMI and ARI are left out)"),
           flush=True)
-    return images, labels
+    return images, labels, counts2
 
 
 def interrupted_message(argv):

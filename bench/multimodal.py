@@ -1,0 +1,84 @@
+"""VAE+GMM alone against Serket's VAE+GMM+MLDA and VAE+GMM+MLDA+MM, same data and seeds.
+
+    python bench/multimodal.py --data_root=../shared/data --seeds=1,2,3
+
+Data: the bundled 3,000 pairs (an MNIST image and an sklearn digits sample of the same
+digit, ordered 0, 1, ..., 9, 0, ...). Every model runs main.py's settings with
+--mutual_iteration rounds; the table gives the last round's ACC and NMI of the model's
+classification (the GMM's for VAE+GMM, the MLDA's for the others), median [min, max]
+over seeds, and whether the MM's transition matrix, after matching its classes to labels,
+sends every digit to the next one. Outputs go to model/bench_multimodal/.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import main  # noqa: E402
+import tool  # noqa: E402
+
+
+def cycle_recovered(A, classes, labels):
+    """After mapping classes to labels, is the largest transition of each digit d to d + 1?"""
+    to_label = tool.cluster_label_map(labels, classes)
+    order = {lab: c for c, lab in to_label.items()}
+    L = len(order)
+    if L != 10:
+        return False
+    A_lab = np.array([[A[order[i], order[j]] for j in range(L)] for i in range(L)])
+    return bool(np.all(A_lab.argmax(axis=1) == (np.arange(L) + 1) % L))
+
+
+def run(variant, seed, images, counts, labels, args):
+    cfg = main.parse_settings([f"--model={variant}", f"--seed={seed}", f"--data_root={args.data_root}",
+                               f"--mutual_iteration={args.rounds}", "--tsne_points=0"])
+    cfg["x_dim"] = images.shape[1]
+    torch.manual_seed(seed)
+    out = f"model/bench_multimodal/{variant}_s{seed}"
+    if os.path.exists(out):
+        import shutil
+        shutil.rmtree(out)
+    train_loader, all_loader = main.make_loaders(images, cfg, torch.device("cpu"))
+    start = time.time()
+    rows = main.train_model(cfg["mutual_iteration"], out, train_loader, all_loader, labels, cfg,
+                            counts2=counts)
+    last, it = rows[-1], cfg["mutual_iteration"] - 1
+    prefix = "" if variant == "vae_gmm" else "mlda_"
+    result = {"variant": variant, "seed": seed, "acc": last[prefix + "acc"], "nmi": last[prefix + "nmi"],
+              "seconds": round(time.time() - start, 1)}
+    if variant == "vae_gmm_mlda_mm":
+        A = np.load(f"{out}/module004_mm/transition_{it}.npy")
+        result["cycle"] = cycle_recovered(A, np.load(f"{out}/module003_mlda/class_{it}.npy"), labels)
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def main_bench():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data_root", default="./data")
+    p.add_argument("--seeds", default="1,2,3")
+    p.add_argument("--rounds", type=int, default=5)
+    args = p.parse_args()
+    images, counts, labels = tool.load_digit_pairs(args.data_root)
+    results = [run(v, s, images, counts, labels, args) for s in map(int, args.seeds.split(","))
+               for v in main.MODELS]
+    os.makedirs("model/bench_multimodal", exist_ok=True)
+    with open("model/bench_multimodal/results.json", "w") as f:
+        json.dump(results, f, indent=1)
+    fmt = lambda v: f"{np.median(v):.3f} [{min(v):.3f}, {max(v):.3f}]"  # noqa: E731
+    print(f"\n| model | ACC | NMI | MM finds the 0->1->...->9->0 cycle | seconds per run |")
+    print("|---|---|---|---|---|")
+    for v in main.MODELS:
+        rs = [r for r in results if r["variant"] == v]
+        cyc = f"{sum(r['cycle'] for r in rs)} of {len(rs)} seeds" if "cycle" in rs[0] else "-"
+        print(f"| {v} | {fmt([r['acc'] for r in rs])} | {fmt([r['nmi'] for r in rs])} | {cyc} | "
+              f"{np.median([r['seconds'] for r in rs]):.0f} |")
+
+
+if __name__ == "__main__":
+    main_bench()
