@@ -14,6 +14,7 @@ data_path = ""             # your own N x P data in [0, 1] (.npy, .npz or text) 
 label_path = ""            # labels of data_path (N values), used only to score the clustering
 latent_dim = 12            # D, size of the latent x_d shared by VAE and GMM
 hidden_dims = (256,)       # hidden layer sizes of the encoder (the decoder mirrors them)
+architecture = "dense"     # VAE networks: "dense", or "conv" (two conv layers, then hidden_dims[-1])
 vae_epochs = 50            # VAE epochs per round
 batch_size = 100           # VAE mini-batch size
 lr = 1e-3                  # Adam learning rate
@@ -34,6 +35,11 @@ tsne_points = 3000         # points in the t-SNE plots (0: no t-SNE)
 seed = 1                   # seeds torch, the GMM's numpy Generator, shuffling and plots
 device = "auto"            # "auto" (CUDA when available), "cpu", "cuda" or "cuda:N"
 resume = False             # continue the run in model/<dir_name> after its last complete round
+generate = ""              # draw from the saved run in model/<dir_name> instead of training:
+                           # "clusters", "prior" or "transit" (PNG into recon/)
+generate_round = -1        # round whose VAE and GMM generate (-1: the last saved)
+transit_from = 0           # "transit": index of the first image ...
+transit_to = 1             # ... and of the last; decoded along the line between their latents
 model = "vae_gmm"          # "vae_gmm", or Serket's multimodal "vae_gmm_mlda" or "vae_gmm_mlda_mm"
 serket_dir = ""            # multimodal data from Serket's data1.txt, data2.txt, category.txt
 mlda_weight = 200.0        # pseudo-counts per data point made of the GMM's class probabilities
@@ -132,6 +138,11 @@ def check_settings(cfg):
         ("prior_var_floor", cfg["prior_var_floor"] > 0, "a number > 0"),
         ("sample_num", cfg["sample_num"] >= 1, "an integer >= 1"),
         ("tsne_points", cfg["tsne_points"] >= 0, "an integer >= 0 (0 skips t-SNE)"),
+        ("architecture", cfg["architecture"] in ("dense", "conv"), "'dense' or 'conv'"),
+        ("generate", cfg["generate"] in ("", "clusters", "prior", "transit"),
+         "'' (train), 'clusters', 'prior' or 'transit'"),
+        ("transit_from", cfg["transit_from"] >= 0, "an image index >= 0"),
+        ("transit_to", cfg["transit_to"] >= 0, "an image index >= 0"),
         ("model", cfg["model"] in MODELS, " or ".join(repr(m) for m in MODELS)),
         ("mlda_weight", cfg["mlda_weight"] > 0, "a number > 0"),
         ("mlda_iter", cfg["mlda_iter"] >= 1, "an integer >= 1"),
@@ -212,7 +223,11 @@ def make_loaders(images, cfg, device):
 
 
 def build_vae(cfg, device):
-    return vae_module.VAE(cfg.get("x_dim", 784), tuple(cfg["hidden_dims"]), cfg["latent_dim"]).to(device)
+    net = vae_module.ConvVAE if cfg.get("architecture") == "conv" else vae_module.VAE
+    try:
+        return net(cfg.get("x_dim", 784), tuple(cfg["hidden_dims"]), cfg["latent_dim"]).to(device)
+    except ValueError as err:
+        raise SettingError(f"setting architecture='conv': {err}; use --architecture=dense") from None
 
 
 def gmm_prior(cfg, z):
@@ -335,7 +350,7 @@ def gmm_messages(point_mu, point_var, cfg, device):
 
 
 RESUMABLE = ("mutual_iteration", "resume", "device", "data_root", "dir_name", "sample_num",
-             "tsne_points")  # settings that may change on --resume
+             "tsne_points", "generate", "generate_round", "transit_from", "transit_to")  # settings that may change on --resume
 
 
 def load_run(dir_name, cfg, n, device, train_loader):
@@ -506,10 +521,46 @@ def check_model_dir(model_dir, resume):
                            "or choose another --dir_name")
 
 
+def generate_images(cfg, model_dir, device):
+    """--generate: a PNG grid from the saved run in model_dir (see tool.py for each kind)."""
+    saved = load_run_config(model_dir)
+    rounds = len(read_metrics(model_dir))
+    it = cfg["generate_round"] if cfg["generate_round"] >= 0 else rounds - 1
+    if not 0 <= it < rounds:
+        raise SettingError(f"setting generate_round={cfg['generate_round']}: {model_dir} has rounds 0-{rounds - 1}")
+    model = build_vae(saved, device)
+    ckpt = load_file(f"{model_dir}/pth/vae_{it}.pth", lambda p: torch.load(p, map_location=device,
+                                                                         weights_only=True))
+    model.load_state_dict(ckpt["model"])
+    npy = lambda name: load_file(f"{model_dir}/npy/{name}_{it}.npy", np.load)  # noqa: E731
+    rng = np.random.default_rng([saved["seed"], it, 7])
+    n = cfg["sample_num"]
+    if cfg["generate"] == "clusters":
+        z, nrow = tool.cluster_latents(npy("mu"), npy("lambda"), n, rng), n
+    elif cfg["generate"] == "prior":
+        z, nrow = tool.mixture_latents(npy("pi"), npy("mu"), npy("lambda"), n * n, rng), n
+    else:
+        latents = npy("z")
+        for name in ("transit_from", "transit_to"):
+            if cfg[name] >= len(latents):
+                raise SettingError(f"setting {name}={cfg[name]}: the run has images 0-{len(latents) - 1}")
+        z, nrow = tool.line_latents(latents[cfg["transit_from"]], latents[cfg["transit_to"]], n), n
+    images = vae_module.decode(model, z, device)
+    if not tool.image_side(images.shape[1]):
+        raise SettingError(f"setting generate: the data have {images.shape[1]} values, not a square image")
+    import matplotlib.pyplot as plt
+    grid = tool.image_grid(images, nrow=nrow)
+    path = f"{model_dir}/recon/{cfg['generate']}_{it}.png"
+    write_atomic(path, lambda f: plt.imsave(f, grid, cmap="gray", vmin=0, vmax=1, format="png"))
+    print(f"wrote {path}", flush=True)
+
+
 def main(argv):
     cfg = parse_settings(argv)
     device = pick_device(cfg["device"])
     model_dir = os.path.join("model", cfg["dir_name"])
+    if cfg["generate"]:
+        return generate_images(cfg, model_dir, device)
     check_model_dir(model_dir, cfg["resume"])
     images, labels, counts2 = load_data(cfg)
     cfg["x_dim"] = images.shape[1]

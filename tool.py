@@ -295,6 +295,26 @@ def plot_gmm(z, classes, mu, cov, samples, k):
     return fig
 
 
+def cluster_latents(mu, Lambda, n, rng):
+    """n latents from every cluster k, N(mu_k, Lambda_k^-1), cluster by cluster: (K n, D)."""
+    cov = np.linalg.inv(Lambda)
+    return np.concatenate([rng.multivariate_normal(m, c, size=n, method="cholesky")
+                           for m, c in zip(mu, cov)])
+
+
+def mixture_latents(pi, mu, Lambda, n, rng):
+    """n latents from the GMM mixture sum_k pi_k N(mu_k, Lambda_k^-1), the learned prior: (n, D)."""
+    ks = rng.choice(len(pi), size=n, p=pi / pi.sum())
+    cov = np.linalg.inv(Lambda)
+    return np.stack([rng.multivariate_normal(mu[k], cov[k], method="cholesky") for k in ks])
+
+
+def line_latents(z_from, z_to, n):
+    """n latents evenly spaced on the straight line from z_from to z_to: (n, D)."""
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    return (1 - t) * z_from[None, :] + t * z_to[None, :]
+
+
 def image_side(P):
     """Side of a square image of P pixels, or None when P is not a square number."""
     side = int(round(math.sqrt(P)))

@@ -33,6 +33,32 @@ class VAE(nn.Module):
         return self.decoder(z)
 
 
+class ConvVAE(VAE):
+    """Convolutional VAE for square images whose side is a multiple of 4 (28 x 28 MNIST).
+
+    Encoder: two stride-2 4x4 convolutions (32, 64 channels), a dense layer of
+    hidden_dims[-1], then the mean and log-variance heads; the decoder mirrors it with
+    transposed convolutions. Same interface (flat (B, x_dim) images) as the dense VAE.
+    """
+
+    def __init__(self, x_dim=784, hidden_dims=(256,), latent_dim=12):
+        nn.Module.__init__(self)
+        self.side = int(round(x_dim ** 0.5))
+        if self.side ** 2 != x_dim or self.side % 4:
+            raise ValueError(f"a conv VAE needs square images with a side divisible by 4, got {x_dim} values")
+        q, h = self.side // 4, hidden_dims[-1]
+        self.encoder = nn.Sequential(
+            nn.Unflatten(1, (1, self.side, self.side)),
+            nn.Conv2d(1, 32, 4, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(),
+            nn.Flatten(), nn.Linear(64 * q * q, h), nn.ReLU())
+        self.mean = nn.Linear(h, latent_dim)
+        self.logvar = nn.Linear(h, latent_dim)
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, h), nn.ReLU(), nn.Linear(h, 64 * q * q), nn.ReLU(),
+            nn.Unflatten(1, (64, q, q)), nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),
+            nn.ConvTranspose2d(32, 1, 4, 2, 1), nn.Flatten())
+
+
 def _mlp(sizes):
     layers = []
     for a, b in zip(sizes[:-1], sizes[1:]):

@@ -230,3 +230,33 @@ def test_full_disk_is_one_line(tiny_mnist, tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "No space left on device" in proc.stderr and "config.json" in proc.stderr
     assert not list(tmp_path.rglob("*.tmp*"))
+
+
+@pytest.mark.parametrize("kind,shape", [("clusters", (10 * 30 + 2, 4 * 30 + 2)), ("prior", (4 * 30 + 2, 4 * 30 + 2)),
+                                        ("transit", (30 + 2, 4 * 30 + 2))])
+def test_generate_from_a_saved_run(tiny_run, kind, shape):
+    import matplotlib.image
+    cwd, _ = tiny_run
+    proc = run_main(cwd, "--dir_name=a", f"--generate={kind}", "--sample_num=4", "--transit_to=7")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    png = cwd / "model" / "a" / "recon" / f"{kind}_1.png"
+    assert f"wrote model/a/recon/{kind}_1.png" in proc.stdout
+    assert matplotlib.image.imread(png).shape[:2] == shape
+
+
+def test_generate_needs_a_run_and_valid_indices(tiny_run, tmp_path):
+    cwd, _ = tiny_run
+    proc = run_main(tmp_path, "--dir_name=nothing", "--generate=prior")
+    assert proc.returncode != 0 and "config.json is missing" in proc.stderr
+    proc = run_main(cwd, "--dir_name=a", "--generate=transit", "--transit_to=300")
+    assert proc.returncode != 0 and "transit_to=300" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_main(cwd, "--dir_name=a", "--generate=prior", "--generate_round=5")
+    assert proc.returncode != 0 and "rounds 0-1" in proc.stderr
+
+
+def test_conv_architecture_runs(tiny_mnist, tmp_path):
+    proc = run_main(tmp_path, f"--data_root={tiny_mnist}", *TINY, "--architecture=conv", "--dir_name=c",
+                    "--mutual_iteration=1", "--tsne_points=0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "model/c/recon/manual_0.png").is_file()
+    assert json.loads((tmp_path / "model/c/config.json").read_text())["architecture"] == "conv"

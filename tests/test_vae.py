@@ -78,3 +78,16 @@ def test_loss_stays_finite_with_a_collapsed_prior_variance():
     loader = tool.IndexedBatches(data, 8, shuffle=True, generator=torch.Generator().manual_seed(0))
     elbo = vm.train(model, loader, mu, var, 3, torch.optim.Adam(model.parameters(), 1e-3))
     assert np.all(np.isfinite(elbo))
+
+
+def test_conv_vae_shapes_and_loss():
+    torch.manual_seed(0)
+    model = vm.ConvVAE(784, (64,), 5)
+    o = torch.rand(6, 784)
+    m, logvar = model.encode(o)
+    assert m.shape == (6, 5) and logvar.shape == (6, 5)
+    assert model.decode_logits(m).shape == (6, 784)
+    rec, kl = vm.loss_terms(model, o, torch.zeros(6, 5), torch.ones(6, 5))
+    assert rec.shape == (6,) and torch.all(torch.isfinite(rec)) and torch.all(kl >= 0)
+    with pytest.raises(ValueError, match="side divisible by 4"):
+        vm.ConvVAE(100, (8,), 2)
