@@ -45,11 +45,8 @@ def sample_token_classes(counts, theta_b, phi, rng):
     p = theta_b[d_idx] * phi[:, w_idx].T
     p /= p.sum(axis=1, keepdims=True)
     draws = rng.multinomial(counts[d_idx, w_idx], p)
-    L = theta_b.shape[1]
-    n_dl = np.zeros((counts.shape[0], L))
-    n_lw = np.zeros((L, counts.shape[1]))
-    np.add.at(n_dl, d_idx, draws)
-    np.add.at(n_lw.T, w_idx, draws)
+    n_dl = np.stack([np.bincount(d_idx, weights=col, minlength=counts.shape[0]) for col in draws.T], 1)
+    n_lw = np.stack([np.bincount(w_idx, weights=col, minlength=counts.shape[1]) for col in draws.T])
     return n_dl, n_lw
 
 
