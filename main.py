@@ -40,7 +40,8 @@ generate = ""              # draw from the saved run in model/<dir_name> instead
 generate_round = -1        # round whose VAE and GMM generate (-1: the last saved)
 transit_from = 0           # "transit": index of the first image ...
 transit_to = 1             # ... and of the last; decoded along the line between their latents
-model = "vae_gmm"          # "vae_gmm", or Serket's multimodal "vae_gmm_mlda" or "vae_gmm_mlda_mm"
+model = "vae_gmm"          # "vae_gmm", Serket's "vae_gmm_mlda" or "vae_gmm_mlda_mm", or the "gmvae" baseline
+w_dim = 10                 # gmvae: size of the latent w that sets the K Gaussians over z
 serket_dir = ""            # multimodal data from Serket's data1.txt, data2.txt, category.txt
 mlda_weight = 200.0        # pseudo-counts per data point made of the GMM's class probabilities
 mlda_iter = 100            # MLDA Gibbs sweeps per round
@@ -62,7 +63,8 @@ SETTINGS = {k: v for k, v in dict(globals()).items()
             if not k.startswith("_") and isinstance(v, (bool, int, float, str, tuple))}
 
 
-MODELS = ("vae_gmm", "vae_gmm_mlda", "vae_gmm_mlda_mm")
+MULTIMODAL = ("vae_gmm_mlda", "vae_gmm_mlda_mm")  # Serket's models, with a second modality
+MODELS = ("vae_gmm",) + MULTIMODAL + ("gmvae",)
 
 
 class SettingError(ValueError):
@@ -144,6 +146,9 @@ def check_settings(cfg):
         ("transit_from", cfg["transit_from"] >= 0, "an image index >= 0"),
         ("transit_to", cfg["transit_to"] >= 0, "an image index >= 0"),
         ("model", cfg["model"] in MODELS, " or ".join(repr(m) for m in MODELS)),
+        ("w_dim", cfg["w_dim"] >= 1, "an integer >= 1"),
+        ("resume", not (cfg["resume"] and cfg["model"] == "gmvae"),
+         "False with --model=gmvae (it trains in one go; rerun it into a new --dir_name)"),
         ("mlda_weight", cfg["mlda_weight"] > 0, "a number > 0"),
         ("mlda_iter", cfg["mlda_iter"] >= 1, "an integer >= 1"),
         ("mlda_alpha", cfg["mlda_alpha"] > 0, "a number > 0"),
@@ -165,6 +170,7 @@ import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import gmm_module  # noqa: E402
+import gmvae_module  # noqa: E402
 import mlda_module  # noqa: E402
 import mm_module  # noqa: E402
 import tool  # noqa: E402
@@ -299,7 +305,7 @@ def update_upper_modules(run, gmm, counts2, labels, cfg, bar):
     it sends the GMM its prediction of each point's GMM class. MM: learns the transitions
     of the MLDA's classes along the sequence and sends the MLDA its one-step predictions.
     """
-    if cfg["model"] == "vae_gmm":
+    if cfg["model"] not in MULTIMODAL:
         return {}
     mlda = mlda_module.fit_mlda(
         [mlda_module.pseudo_counts(gmm.eta, cfg["mlda_weight"]), counts2], cfg["K"], cfg["mlda_iter"],
@@ -382,7 +388,7 @@ def load_run(dir_name, cfg, n, device, train_loader):
     run["classes"] = npy("class")
     run["prior_mu"], run["prior_var"] = gmm_messages(*gmm_module.point_messages(state, run["classes"]),
                                                      cfg, device)
-    if cfg["model"] != "vae_gmm":
+    if cfg["model"] in MULTIMODAL:
         run["gmm_bias"] = load_file(f"{dir_name}/module003_mlda/gmm_message_{it}.npy", np.load)
     if cfg["model"] == "vae_gmm_mlda_mm":
         run["mlda_bias"] = load_file(f"{dir_name}/module004_mm/mlda_message_{it}.npy", np.load)
@@ -456,6 +462,11 @@ def plot_round(dir_name, it, z, labels, gmm, elbo_curves, cfg):
     save_figure(f"{dir_name}/graph/vae_loss_{it}.png", tool.plot_elbo(elbo_curves))
     if labels is not None:
         save_figure(f"{dir_name}/graph/acc_{it}.png", tool.plot_acc(gmm.history, it))
+    plot_latents(dir_name, it, z, labels, cfg)
+
+
+def plot_latents(dir_name, it, z, labels, cfg):
+    """graph/z_pca_{it}.png (all latents) and z_tsne_{it}.png (tsne_points of them)."""
     pick = np.random.default_rng(cfg["seed"]).permutation(len(z))
     for method, count in (("pca", len(z)), ("tsne", cfg["tsne_points"])):
         if count == 0:
@@ -521,6 +532,55 @@ def check_model_dir(model_dir, resume):
                            "or choose another --dir_name")
 
 
+def train_gmvae(dir_name, train_loader, all_loader, labels, cfg):
+    """The GMVAE baseline, trained end to end for vae_epochs, into the same output tree.
+
+    Writes pth/gmvae.pth; npy/loss_0 (ELBO per epoch), z_0, eta_0 (p(y | w, z)), class_0
+    and, with labels, acc_0/nmi_0/ari_0 per epoch; graph/vae_loss_0, acc_0, z_pca_0,
+    z_tsne_0; recon/manual_{k}.png (images of every cluster); metrics.csv (one row).
+    """
+    device = all_loader.data.device
+    save_text(f"{dir_name}/config.json", json.dumps(cfg, indent=2))
+    torch.manual_seed(cfg["seed"])
+    model = gmvae_module.GMVAE(cfg["x_dim"], tuple(cfg["hidden_dims"]), cfg["latent_dim"], cfg["w_dim"],
+                               cfg["K"], cfg["architecture"]).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+    history = {"acc": [], "nmi": [], "ari": []} if labels is not None else {}
+
+    def score():
+        if labels is not None:
+            for name, value in tool.cluster_scores(labels, gmvae_module.assign(model, all_loader)[1].argmax(1)).items():
+                history[name].append(value)
+    start = time.time()
+    noise = torch.Generator(device=device).manual_seed(cfg["seed"])
+    elbo = gmvae_module.train(model, train_loader, cfg["vae_epochs"], optimizer, noise,
+                              progress=lambda r: tqdm(r, desc="GMVAE epochs", leave=False), on_epoch=score)
+    z, eta = gmvae_module.assign(model, all_loader)
+    classes = eta.argmax(axis=1)
+    row = {"round": 0, "elbo": elbo[-1], **last_scores(history), "seconds": round(time.time() - start, 1)}
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict()}, buf)
+    write_atomic(f"{dir_name}/pth/gmvae.pth", lambda f: f.write(buf.getvalue()))
+    arrays = {"loss": np.array(elbo), "z": z, "eta": eta, "class": classes}
+    arrays.update({k: np.array(v) for k, v in history.items()})
+    for name, array in arrays.items():
+        save_npy(f"{dir_name}/npy/{name}_0.npy", array)
+    save_figure(f"{dir_name}/graph/vae_loss_0.png", tool.plot_elbo({0: elbo}, {0: "GMVAE"}))
+    if labels is not None:
+        save_figure(f"{dir_name}/graph/acc_0.png", tool.plot_acc(history, 0, xlabel="GMVAE epoch"))
+    plot_latents(dir_name, 0, z, labels, cfg)
+    if tool.image_side(cfg["x_dim"]):
+        import matplotlib.pyplot as plt
+        gen = torch.Generator(device=device)
+        for k in range(cfg["K"]):
+            grid = tool.image_grid(gmvae_module.sample_cluster(model, k, cfg["sample_num"], gen.manual_seed(k)))
+            write_atomic(f"{dir_name}/recon/manual_{k}.png",
+                         lambda f: plt.imsave(f, grid, cmap="gray", vmin=0, vmax=1, format="png"))
+    save_metrics(dir_name, [row])
+    print(format_row(row, 1), flush=True)
+    return [row]
+
+
 def generate_images(cfg, model_dir, device):
     """--generate: a PNG grid from the saved run in model_dir (see tool.py for each kind)."""
     saved = load_run_config(model_dir)
@@ -567,6 +627,8 @@ def main(argv):
     cfg["batch_size"] = min(cfg["batch_size"], len(images))
     print(f"device {device}, outputs in {model_dir}/", flush=True)
     train_loader, all_loader = make_loaders(images, cfg, device)
+    if cfg["model"] == "gmvae":
+        return train_gmvae(model_dir, train_loader, all_loader, labels, cfg)
     train_model(cfg["mutual_iteration"], model_dir, train_loader, all_loader, labels, cfg,
                 resume=cfg["resume"], counts2=counts2)
     last = cfg["mutual_iteration"] - 1
@@ -579,19 +641,19 @@ def main(argv):
 
 
 def load_data(cfg):
-    """Images, labels (or None) and the second modality's counts (None for vae_gmm).
+    """Images, labels (or None) and the second modality's counts (None but for MULTIMODAL).
 
-    vae_gmm: MNIST or the user's data_path; the multimodal models: the bundled MNIST and
+    vae_gmm and gmvae: MNIST or the user's data_path; the multimodal models: the bundled MNIST and
     digits pairs, or Serket's files in serket_dir. Checks there are at least K points.
     """
     if cfg["label_path"] and not cfg["data_path"]:
         raise SettingError("setting label_path needs data_path: MNIST brings its own labels")
     counts2 = None
     try:
-        if cfg["model"] != "vae_gmm" and cfg["serket_dir"]:
+        if cfg["model"] in MULTIMODAL and cfg["serket_dir"]:
             images, counts2, labels = tool.load_serket_files(cfg["serket_dir"])
             what = f"{len(images)} pairs from {cfg['serket_dir']}"
-        elif cfg["model"] != "vae_gmm":
+        elif cfg["model"] in MULTIMODAL:
             images, counts2, labels = tool.load_digit_pairs(cfg["data_root"])
             what = f"{len(images)} pairs of an MNIST image and an sklearn digits sample"
         elif cfg["data_path"]:

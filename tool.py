@@ -207,13 +207,13 @@ def cluster_scores(labels, pred):
 
 # ---------------------------------------------------------------- plots
 
-def plot_elbo(curves):
-    """ELBO per epoch of every round so far; curves: {round: [elbo per epoch]}."""
+def plot_elbo(curves, names=None):
+    """ELBO per epoch of every round so far; curves: {round: [elbo per epoch]}; names: legend."""
     fig, ax = plt.subplots(figsize=(6, 4))
     colors = plt.cm.viridis(np.linspace(0, 0.9, max(len(curves), 1)))
     for color, (it, elbo) in zip(colors, sorted(curves.items())):
-        ax.plot(np.arange(1, len(elbo) + 1), elbo, color="tab:red" if it == 0 else color,
-                label=f"round {it}" + (" (prior N(0, I))" if it == 0 else " (GMM prior)"))
+        name = (names or {}).get(it, f"round {it}" + (" (prior N(0, I))" if it == 0 else " (GMM prior)"))
+        ax.plot(np.arange(1, len(elbo) + 1), elbo, color="tab:red" if it == 0 else color, label=name)
     ax.set_xlabel("VAE epoch")
     ax.set_ylabel("ELBO per image (nats)")
     ax.legend()
@@ -222,15 +222,15 @@ def plot_elbo(curves):
     return fig
 
 
-def plot_acc(history, it):
-    """ACC (and NMI, ARI) per Gibbs sweep of one round."""
+def plot_acc(history, it, xlabel="Gibbs sweep"):
+    """ACC (and NMI, ARI) per Gibbs sweep of one round (or per epoch of the GMVAE)."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for name in ("acc", "nmi", "ari"):
         ax.plot(np.arange(1, len(history[name]) + 1), history[name], label=name.upper())
-    ax.set_xlabel("Gibbs sweep")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("score")
     ax.set_ylim(0, 1)
-    ax.set_title(f"GMM round {it}: final ACC {history['acc'][-1]:.3f}")
+    ax.set_title(f"round {it}: final ACC {history['acc'][-1]:.3f}")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
