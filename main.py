@@ -121,7 +121,7 @@ def check_settings(cfg):
         ("n_data", cfg["n_data"] >= 1, "an integer >= 1"),
         ("latent_dim", cfg["latent_dim"] >= 1, "an integer >= 1"),
         ("hidden_dims", len(cfg["hidden_dims"]) >= 1 and min(cfg["hidden_dims"]) >= 1,
-         "one or more layer sizes >= 1, e.g. --hidden_dims=256 or --hidden_dims=(500,500)"),
+         "one or more layer sizes >= 1, e.g. --hidden_dims=256 or --hidden_dims=500,500"),
         ("vae_epochs", cfg["vae_epochs"] >= 1, "an integer >= 1"),
         ("batch_size", cfg["batch_size"] >= 1 and (cfg["data_path"] or cfg["batch_size"] <= cfg["n_data"]),
          f"between 1 and n_data={cfg['n_data']}"),
