@@ -371,8 +371,7 @@ def load_run(dir_name, cfg, n, device, train_loader):
     if not rows:
         return run
     it = len(rows) - 1
-    ckpt = load_file(f"{dir_name}/pth/vae_{it}.pth",
-                     lambda p: torch.load(p, map_location=device, weights_only=True))
+    ckpt = load_checkpoint(dir_name, it, device)
     run["model"] = build_vae(cfg, device)
     run["optimizer"] = torch.optim.Adam(run["model"].parameters(), lr=cfg["lr"])
     try:
@@ -396,6 +395,22 @@ def load_run(dir_name, cfg, n, device, train_loader):
                           for i in range(it + 1)}
     run["rows"] = rows
     return run
+
+
+def load_checkpoint(model_dir, it, device):
+    """pth/vae_{it}.pth of a run, mapped onto device (a CUDA checkpoint loads on a CPU)."""
+    return load_file(f"{model_dir}/pth/vae_{it}.pth",
+                     lambda p: torch.load(p, map_location=device, weights_only=True))
+
+
+def load_vae(model_dir, it, cfg, device):
+    """The VAE of round it of a saved run, rebuilt from its settings cfg."""
+    model = build_vae(cfg, device)
+    try:
+        model.load_state_dict(load_checkpoint(model_dir, it, device)["model"])
+    except (KeyError, RuntimeError) as err:
+        raise RunError(f"{model_dir}/pth/vae_{it}.pth does not fit the run's config.json ({err})") from None
+    return model
 
 
 def load_file(path, load):
@@ -503,10 +518,7 @@ def decode_from_gmm_param(iteration, decode_k, sample_num, model_dir, device=Non
     mu, Lambda = npy("mu"), npy("lambda")
     if not 0 <= decode_k < len(mu):
         raise SettingError(f"decode_k={decode_k} is not a cluster of this run: use 0..{len(mu) - 1}")
-    model = build_vae(cfg, device)
-    ckpt = load_file(f"{model_dir}/pth/vae_{iteration}.pth",
-                     lambda p: torch.load(p, map_location=device, weights_only=True))
-    model.load_state_dict(ckpt["model"])
+    model = load_vae(model_dir, iteration, cfg, device)
     cov = np.linalg.inv(Lambda)
     rng = np.random.default_rng([cfg["seed"], iteration, decode_k])
     samples = rng.multivariate_normal(mu[decode_k], cov[decode_k], size=sample_num, method="cholesky")
@@ -588,10 +600,7 @@ def generate_images(cfg, model_dir, device):
     it = cfg["generate_round"] if cfg["generate_round"] >= 0 else rounds - 1
     if not 0 <= it < rounds:
         raise SettingError(f"setting generate_round={cfg['generate_round']}: {model_dir} has rounds 0-{rounds - 1}")
-    model = build_vae(saved, device)
-    ckpt = load_file(f"{model_dir}/pth/vae_{it}.pth", lambda p: torch.load(p, map_location=device,
-                                                                         weights_only=True))
-    model.load_state_dict(ckpt["model"])
+    model = load_vae(model_dir, it, saved, device)
     npy = lambda name: load_file(f"{model_dir}/npy/{name}_{it}.npy", np.load)  # noqa: E731
     rng = np.random.default_rng([saved["seed"], it, 7])
     n = cfg["sample_num"]
