@@ -1,0 +1,66 @@
+"""VAE+GMM mutual learning (dense and conv VAE) against the GMVAE baseline: same data, same seeds.
+
+    python bench/baselines.py --data_root=../shared/data --seeds=1,2,3
+
+Every model runs main.py's default settings on the first --n_data MNIST images (only
+--model and --architecture differ; t-SNE plots off). The table gives the last round's
+ACC, NMI and ARI and the training seconds, median [min, max] over seeds. Outputs go to
+model/bench_baselines/.
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import main  # noqa: E402
+import tool  # noqa: E402
+
+MODELS = {"VAE+GMM, dense VAE": ["--model=vae_gmm"],
+          "VAE+GMM, conv VAE": ["--model=vae_gmm", "--architecture=conv"],
+          "GMVAE, dense": ["--model=gmvae"]}
+
+
+def run(name, seed, images, labels, args):
+    cfg = main.parse_settings(MODELS[name] + [f"--seed={seed}", "--tsne_points=0", f"--n_data={args.n_data}"])
+    cfg["x_dim"] = images.shape[1]
+    out = f"model/bench_baselines/{name.replace(', ', '_').replace(' ', '_').replace('+', '')}_s{seed}"
+    shutil.rmtree(out, ignore_errors=True)
+    torch.manual_seed(seed)
+    train_loader, all_loader = main.make_loaders(images, cfg, torch.device("cpu"))
+    if cfg["model"] == "gmvae":
+        rows = main.train_gmvae(out, train_loader, all_loader, labels, cfg)
+    else:
+        rows = main.train_model(cfg["mutual_iteration"], out, train_loader, all_loader, labels, cfg)
+    result = {"model": name, "seed": seed, **{k: rows[-1][k] for k in ("acc", "nmi", "ari")},
+              "seconds": sum(r["seconds"] for r in rows)}
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def main_bench():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data_root", default="./data")
+    p.add_argument("--seeds", default="1,2,3")
+    p.add_argument("--n_data", type=int, default=10000)
+    args = p.parse_args()
+    images, labels = tool.load_mnist(args.data_root, args.n_data)
+    results = [run(m, s, images, labels, args) for s in map(int, args.seeds.split(",")) for m in MODELS]
+    os.makedirs("model/bench_baselines", exist_ok=True)
+    with open("model/bench_baselines/results.json", "w") as f:
+        json.dump(results, f, indent=1)
+    fmt = lambda v, d=3: f"{np.median(v):.{d}f} [{min(v):.{d}f}, {max(v):.{d}f}]"  # noqa: E731
+    print("\n| model | ACC | NMI | ARI | seconds |")
+    print("|---|---|---|---|---|")
+    for m in MODELS:
+        rs = [r for r in results if r["model"] == m]
+        print(f"| {m} | {fmt([r['acc'] for r in rs])} | {fmt([r['nmi'] for r in rs])} | "
+              f"{fmt([r['ari'] for r in rs])} | {fmt([r['seconds'] for r in rs], 0)} |")
+
+
+if __name__ == "__main__":
+    main_bench()
