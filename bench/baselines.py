@@ -13,12 +13,12 @@ import os
 import shutil
 import sys
 
-import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import main  # noqa: E402
 import tool  # noqa: E402
+from common import save_results, spread  # noqa: E402
 
 MODELS = {"VAE+GMM, dense VAE": ["--model=vae_gmm"],
           "VAE+GMM, conv VAE": ["--model=vae_gmm", "--architecture=conv"],
@@ -50,16 +50,13 @@ def main_bench():
     args = p.parse_args()
     images, labels = tool.load_mnist(args.data_root, args.n_data)
     results = [run(m, s, images, labels, args) for s in map(int, args.seeds.split(",")) for m in MODELS]
-    os.makedirs("model/bench_baselines", exist_ok=True)
-    with open("model/bench_baselines/results.json", "w") as f:
-        json.dump(results, f, indent=1)
-    fmt = lambda v, d=3: f"{np.median(v):.{d}f} [{min(v):.{d}f}, {max(v):.{d}f}]"  # noqa: E731
+    save_results("model/bench_baselines", results)
     print("\n| model | ACC | NMI | ARI | seconds |")
     print("|---|---|---|---|---|")
     for m in MODELS:
         rs = [r for r in results if r["model"] == m]
-        print(f"| {m} | {fmt([r['acc'] for r in rs])} | {fmt([r['nmi'] for r in rs])} | "
-              f"{fmt([r['ari'] for r in rs])} | {fmt([r['seconds'] for r in rs], 0)} |")
+        print(f"| {m} | {spread([r['acc'] for r in rs])} | {spread([r['nmi'] for r in rs])} | "
+              f"{spread([r['ari'] for r in rs])} | {spread([r['seconds'] for r in rs], 0)} |")
 
 
 if __name__ == "__main__":

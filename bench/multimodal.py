@@ -21,6 +21,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import main  # noqa: E402
 import tool  # noqa: E402
+from common import save_results, spread  # noqa: E402
 
 VARIANTS = ("vae_gmm", "vae_gmm_mlda", "vae_gmm_mlda_mm")
 
@@ -67,16 +68,13 @@ def main_bench():
     images, counts, labels = tool.load_digit_pairs(args.data_root)
     results = [run(v, s, images, counts, labels, args) for s in map(int, args.seeds.split(","))
                for v in VARIANTS]
-    os.makedirs("model/bench_multimodal", exist_ok=True)
-    with open("model/bench_multimodal/results.json", "w") as f:
-        json.dump(results, f, indent=1)
-    fmt = lambda v: f"{np.median(v):.3f} [{min(v):.3f}, {max(v):.3f}]"  # noqa: E731
+    save_results("model/bench_multimodal", results)
     print("\n| model | ACC | NMI | digits whose largest MM transition is to the next digit | seconds per run |")
     print("|---|---|---|---|---|")
     for v in VARIANTS:
         rs = [r for r in results if r["variant"] == v]
         cyc = ", ".join(f"{r['cycle']}/10" for r in rs) if "cycle" in rs[0] else "-"
-        print(f"| {v} | {fmt([r['acc'] for r in rs])} | {fmt([r['nmi'] for r in rs])} | {cyc} | "
+        print(f"| {v} | {spread([r['acc'] for r in rs])} | {spread([r['nmi'] for r in rs])} | {cyc} | "
               f"{np.median([r['seconds'] for r in rs]):.0f} |")
 
 
