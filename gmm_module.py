@@ -14,6 +14,7 @@ so there is no N x N and no N x K x D array.
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.linalg import solve_triangular
 from scipy.special import gammaln, logsumexp, multigammaln
 
 from tool import cluster_scores
@@ -209,13 +210,16 @@ def log_prior(prior, state):
     return float(lp)
 
 
-def initial_classes(x, K, rng, init, n_init=10):
+def initial_classes(x, K, rng, init, n_init=10, tsne_max=10000):
     """Starting assignments (N,) of the first chain, chosen without labels.
 
     'kmeans': k-means++ with n_init restarts, the lowest inertia kept.
     'tsne': a 2-D t-SNE of x clustered by a full-covariance GMM (EM, n_init restarts, the
     highest likelihood kept), as N2D (McConville et al. 2020) clusters a manifold
-    embedding of auto-encoder latents; the Gibbs chain then runs on x itself.
+    embedding of auto-encoder latents; the Gibbs chain then runs on x itself. Above
+    tsne_max points the map is made of a random subset of tsne_max points, and every
+    other point joins the class whose Gaussian (fitted in x to the subset's classes)
+    gives it the highest density, as t-SNE cannot place new points.
     'prior': uniformly random assignments, as a chain started from the prior.
     """
     if init == "prior":
@@ -224,10 +228,37 @@ def initial_classes(x, K, rng, init, n_init=10):
     if init == "tsne":
         from sklearn.manifold import TSNE
         from sklearn.mixture import GaussianMixture
-        e = TSNE(2, init="pca", random_state=seed, perplexity=min(30.0, len(x) - 1.0)).fit_transform(x)
-        return GaussianMixture(K, n_init=n_init, random_state=seed).fit(e).predict(e)
+        subset = (np.sort(rng.choice(len(x), tsne_max, replace=False)) if len(x) > tsne_max
+                  else np.arange(len(x)))
+        e = TSNE(2, init="pca", random_state=seed,
+                 perplexity=min(30.0, len(subset) - 1.0)).fit_transform(x[subset])
+        sub_classes = GaussianMixture(K, n_init=n_init, random_state=seed).fit(e).predict(e)
+        if len(subset) == len(x):
+            return sub_classes
+        classes = gaussian_classes(x, x[subset], sub_classes, K)
+        classes[subset] = sub_classes
+        return classes
     from sklearn.cluster import KMeans
     return KMeans(K, n_init=n_init, random_state=seed).fit_predict(x)
+
+
+def gaussian_classes(x, x_fit, fit_classes, K):
+    """Class of every point of x (N, D) under Gaussians fitted to x_fit (M, D) by class:
+    argmax_k log(n_k / M) + log N(x | mean_k, cov_k). Classes with < 2 points are skipped."""
+    D = x.shape[1]
+    log_p = np.full((len(x), K), -np.inf)
+    for k in range(K):
+        members = x_fit[fit_classes == k]
+        if len(members) < 2:
+            continue
+        diff = x - members.mean(axis=0)
+        cov = np.atleast_2d(np.cov(members, rowvar=False))
+        cov = cov + 1e-6 * (np.trace(cov) / D + 1e-12) * np.eye(D)
+        L = np.linalg.cholesky(cov)
+        y = solve_triangular(L, diff.T, lower=True)
+        log_p[:, k] = (np.log(len(members) / len(x_fit)) - np.log(np.diag(L)).sum()
+                       - 0.5 * (y * y).sum(axis=0))
+    return log_p.argmax(axis=1)
 
 
 def point_messages(state, classes):

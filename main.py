@@ -49,6 +49,7 @@ mlda_alpha = 1.0           # MLDA's Dirichlet prior on class proportions
 mlda_beta = 1.0            # MLDA's Dirichlet prior on word distributions
 mm_iter = 100              # Markov-model Gibbs sweeps per round
 mm_gamma = 1.0             # Dirichlet prior on each row of the transition matrix
+tensorboard = False        # also log losses and scores to model/<dir_name>/tensorboard (needs the tensorboard package)
 # -------------------------------------------------------------------------------------
 
 import ast  # noqa: E402
@@ -242,13 +243,14 @@ def gmm_prior(cfg, z):
 
 
 def train_model(mutual_iteration, dir_name, train_loader, all_loader, labels=None, cfg=None,
-                resume=False, counts2=None):
+                resume=False, counts2=None, writer=None):
     """Mutual learning of VAE and GMM for mutual_iteration rounds; outputs into dir_name.
 
     With resume=True, continues after the last round recorded in dir_name/metrics.csv,
     restoring the networks, the GMM's assignments and every random generator, so the
     result equals that of an uninterrupted run. Returns the metric rows (metrics.csv).
     counts2: (N, W) counts of the second modality, for the multimodal models (cfg["model"]).
+    writer: an optional TensorBoard SummaryWriter that gets every round's curves and scores.
     """
     cfg = dict(SETTINGS if cfg is None else cfg)
     device = all_loader.data.device
@@ -289,8 +291,40 @@ def train_model(mutual_iteration, dir_name, train_loader, all_loader, labels=Non
         plot_round(dir_name, it, z, labels, gmm, run["elbo_curves"], cfg)
         run["rows"].append(row)
         save_metrics(dir_name, run["rows"])  # last: a round is complete once its row is here
+        log_round(writer, it, row, {"vae/elbo_per_epoch": (run["elbo_curves"][it], cfg["vae_epochs"]),
+                                    **{f"{name}/{k}_per_sweep": (v, len(v))
+                                       for name, res in {"gmm": gmm, **upper}.items()
+                                       for k, v in res.history.items()}})
         print(format_row(row, mutual_iteration), flush=True)
     return run["rows"]
+
+
+def open_tensorboard(cfg, model_dir):
+    """A SummaryWriter into model_dir/tensorboard with --tensorboard=True, else None."""
+    if not cfg["tensorboard"]:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise SettingError("setting tensorboard=True needs the tensorboard package: "
+                           "pip install tensorboard, or leave tensorboard=False") from None
+    return SummaryWriter(f"{model_dir}/tensorboard")
+
+
+def log_round(writer, it, row, curves):
+    """Round it's scores (step = round) and its curves (step = position across rounds).
+
+    curves: {tag: (values, length of one round's curve)}, e.g. the ELBO of every epoch.
+    """
+    if writer is None:
+        return
+    for key, value in row.items():
+        if key != "round" and value != "":
+            writer.add_scalar(f"round/{key}", value, it)
+    for tag, (values, per_round) in curves.items():
+        for step, value in enumerate(values):
+            writer.add_scalar(tag, value, it * per_round + step)
+    writer.flush()
 
 
 def last_scores(history, prefix=""):
@@ -303,7 +337,8 @@ def update_upper_modules(run, gmm, counts2, labels, cfg, bar):
 
     MLDA: modality 0 is the GMM's class probabilities as pseudo-counts, modality 1 counts2;
     it sends the GMM its prediction of each point's GMM class. MM: learns the transitions
-    of the MLDA's classes along the sequence and sends the MLDA its one-step predictions.
+    of its states (which see the MLDA's classes) along the sequence and sends the MLDA its
+    one-step predictions.
     """
     if cfg["model"] not in MULTIMODAL:
         return {}
@@ -333,7 +368,8 @@ def save_upper_modules(dir_name, it, upper):
                       "gmm_message": res.predict_words(0)}
             arrays.update({f"phi{m}": p for m, p in enumerate(res.phi)})
         else:
-            arrays = {"transition": res.A, "class": res.states, "mlda_message": res.prediction}
+            arrays = {"transition": res.A, "emission": res.B, "class": res.states,
+                      "mlda_message": res.prediction}
         arrays.update({k: np.array(v) for k, v in res.history.items()})
         for key, array in arrays.items():
             save_npy(f"{d}/{key}_{it}.npy", array)
@@ -356,7 +392,7 @@ def gmm_messages(point_mu, point_var, cfg, device):
 
 
 RESUMABLE = ("mutual_iteration", "resume", "device", "data_root", "dir_name", "sample_num",
-             "tsne_points", "generate", "generate_round", "transit_from", "transit_to")  # settings that may change on --resume
+             "tsne_points", "generate", "generate_round", "transit_from", "transit_to", "tensorboard")  # settings that may change on --resume
 
 
 def load_run(dir_name, cfg, n, device, train_loader):
@@ -544,7 +580,7 @@ def check_model_dir(model_dir, resume):
                            "or choose another --dir_name")
 
 
-def train_gmvae(dir_name, train_loader, all_loader, labels, cfg):
+def train_gmvae(dir_name, train_loader, all_loader, labels, cfg, writer=None):
     """The GMVAE baseline, trained end to end for vae_epochs, into the same output tree.
 
     Writes pth/gmvae.pth; npy/loss_0 (ELBO per epoch), z_0, eta_0 (p(y | w, z)), class_0
@@ -589,6 +625,8 @@ def train_gmvae(dir_name, train_loader, all_loader, labels, cfg):
             write_atomic(f"{dir_name}/recon/manual_{k}.png",
                          lambda f: plt.imsave(f, grid, cmap="gray", vmin=0, vmax=1, format="png"))
     save_metrics(dir_name, [row])
+    log_round(writer, 0, row, {"gmvae/elbo_per_epoch": (elbo, len(elbo)),
+                               **{f"gmvae/{k}_per_epoch": (v, len(v)) for k, v in history.items()}})
     print(format_row(row, 1), flush=True)
     return [row]
 
@@ -631,15 +669,20 @@ def main(argv):
     if cfg["generate"]:
         return generate_images(cfg, model_dir, device)
     check_model_dir(model_dir, cfg["resume"])
+    writer = open_tensorboard(cfg, model_dir)
     images, labels, counts2 = load_data(cfg)
     cfg["x_dim"] = images.shape[1]
     cfg["batch_size"] = min(cfg["batch_size"], len(images))
     print(f"device {device}, outputs in {model_dir}/", flush=True)
     train_loader, all_loader = make_loaders(images, cfg, device)
-    if cfg["model"] == "gmvae":
-        return train_gmvae(model_dir, train_loader, all_loader, labels, cfg)
-    train_model(cfg["mutual_iteration"], model_dir, train_loader, all_loader, labels, cfg,
-                resume=cfg["resume"], counts2=counts2)
+    try:
+        if cfg["model"] == "gmvae":
+            return train_gmvae(model_dir, train_loader, all_loader, labels, cfg, writer)
+        train_model(cfg["mutual_iteration"], model_dir, train_loader, all_loader, labels, cfg,
+                    resume=cfg["resume"], counts2=counts2, writer=writer)
+    finally:
+        if writer is not None:
+            writer.close()
     last = cfg["mutual_iteration"] - 1
     for k in range(cfg["K"]):
         decode_from_gmm_param(last, k, cfg["sample_num"], model_dir, device=str(device))

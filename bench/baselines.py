@@ -1,11 +1,13 @@
 """VAE+GMM mutual learning (dense and conv VAE) against the GMVAE baseline: same data, same seeds.
 
     python bench/baselines.py --data_root=../shared/data --seeds=1,2,3
+    python bench/baselines.py --data_root=../shared/data --models="GMVAE, conv"   # add or redo rows
 
 Every model runs main.py's default settings on the first --n_data MNIST images (only
 --model and --architecture differ; t-SNE plots off). The table gives the last round's
 ACC, NMI and ARI and the training seconds, median [min, max] over seeds. Outputs go to
-model/bench_baselines/.
+model/bench_baselines/; with --models only those rows are (re)run and the results of the
+other models already in model/bench_baselines/results.json are kept.
 """
 import argparse
 import json
@@ -22,7 +24,8 @@ from common import save_results, spread  # noqa: E402
 
 MODELS = {"VAE+GMM, dense VAE": ["--model=vae_gmm"],
           "VAE+GMM, conv VAE": ["--model=vae_gmm", "--architecture=conv"],
-          "GMVAE, dense": ["--model=gmvae"]}
+          "GMVAE, dense": ["--model=gmvae"],
+          "GMVAE, conv": ["--model=gmvae", "--architecture=conv"]}
 
 
 def run(name, seed, images, labels, args):
@@ -47,16 +50,26 @@ def main_bench():
     p.add_argument("--data_root", default="./data")
     p.add_argument("--seeds", default="1,2,3")
     p.add_argument("--n_data", type=int, default=10000)
+    p.add_argument("--models", default=";".join(MODELS), help="names of MODELS separated by ';'")
     args = p.parse_args()
+    chosen = [m.strip() for m in args.models.split(";")]
+    if not set(chosen) <= set(MODELS):
+        p.error(f"--models: choose among {'; '.join(MODELS)}")
     images, labels = tool.load_mnist(args.data_root, args.n_data)
-    results = [run(m, s, images, labels, args) for s in map(int, args.seeds.split(",")) for m in MODELS]
+    path = "model/bench_baselines/results.json"
+    kept = []
+    if os.path.exists(path):
+        with open(path) as f:
+            kept = [r for r in json.load(f) if r["model"] not in chosen]
+    results = kept + [run(m, s, images, labels, args) for s in map(int, args.seeds.split(",")) for m in chosen]
     save_results("model/bench_baselines", results)
     print("\n| model | ACC | NMI | ARI | seconds |")
     print("|---|---|---|---|---|")
     for m in MODELS:
         rs = [r for r in results if r["model"] == m]
-        print(f"| {m} | {spread([r['acc'] for r in rs])} | {spread([r['nmi'] for r in rs])} | "
-              f"{spread([r['ari'] for r in rs])} | {spread([r['seconds'] for r in rs], 0)} |")
+        if rs:
+            print(f"| {m} | {spread([r['acc'] for r in rs])} | {spread([r['nmi'] for r in rs])} | "
+                  f"{spread([r['ari'] for r in rs])} | {spread([r['seconds'] for r in rs], 0)} |")
 
 
 if __name__ == "__main__":

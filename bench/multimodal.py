@@ -6,8 +6,9 @@ Data: the bundled 3,000 pairs (an MNIST image and an sklearn digits sample of th
 digit, ordered 0, 1, ..., 9, 0, ...). Every model runs main.py's settings with
 --mutual_iteration rounds; the table gives the last round's ACC and NMI of the model's
 classification (the GMM's for VAE+GMM, the MLDA's for the others), median [min, max]
-over seeds, and for how many digits the MM's transition matrix, after matching its classes
-to labels, sends the digit's class to the next digit's class (10/10: the whole cycle). Outputs go to model/bench_multimodal/.
+over seeds; for the full model also the ACC of the MM's states and for how many digits
+the MM's transition matrix, after matching its states to labels, sends the digit's state
+to the next digit's state (10/10: the whole cycle). Outputs go to model/bench_multimodal/.
 """
 import argparse
 import json
@@ -54,7 +55,8 @@ def run(variant, seed, images, counts, labels, args):
               "seconds": round(time.time() - start, 1)}
     if variant == "vae_gmm_mlda_mm":
         A = np.load(f"{out}/module004_mm/transition_{it}.npy")
-        result["cycle"] = cycle_steps(A, np.load(f"{out}/module003_mlda/class_{it}.npy"), labels)
+        result["cycle"] = cycle_steps(A, np.load(f"{out}/module004_mm/class_{it}.npy"), labels)
+        result["mm_acc"] = last["mm_acc"]
     print(json.dumps(result), flush=True)
     return result
 
@@ -69,12 +71,14 @@ def main_bench():
     results = [run(v, s, images, counts, labels, args) for s in map(int, args.seeds.split(","))
                for v in VARIANTS]
     save_results("model/bench_multimodal", results)
-    print("\n| model | ACC | NMI | digits whose largest MM transition is to the next digit | seconds per run |")
-    print("|---|---|---|---|---|")
+    print("\n| model | ACC | NMI | MM states' ACC | digits whose largest MM transition is to the next digit "
+          "| seconds per run |")
+    print("|---|---|---|---|---|---|")
     for v in VARIANTS:
         rs = [r for r in results if r["variant"] == v]
         cyc = ", ".join(f"{r['cycle']}/10" for r in rs) if "cycle" in rs[0] else "-"
-        print(f"| {v} | {spread([r['acc'] for r in rs])} | {spread([r['nmi'] for r in rs])} | {cyc} | "
+        mm_acc = spread([r["mm_acc"] for r in rs]) if "mm_acc" in rs[0] else "-"
+        print(f"| {v} | {spread([r['acc'] for r in rs])} | {spread([r['nmi'] for r in rs])} | {mm_acc} | {cyc} | "
               f"{np.median([r['seconds'] for r in rs]):.0f} |")
 
 

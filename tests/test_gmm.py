@@ -176,3 +176,20 @@ def test_tsne_start_recovers_blobs():
     x, y = blobs(rng, n_per=100, K=4)
     res = gm.fit_gibbs(x, 4, 10, rng, init="tsne", labels=y)
     assert adjusted_rand_score(y, res.classes) > 0.95
+
+
+def test_gaussian_classes_match_scipy():
+    rng = np.random.default_rng(13)
+    x_fit, fit_classes = blobs(rng, n_per=50, K=3, D=2, spread=1.5)
+    x = rng.standard_normal((40, 2)) * 3
+    want = np.stack([np.log(1 / 3) + stats.multivariate_normal(
+        x_fit[fit_classes == k].mean(0), np.cov(x_fit[fit_classes == k], rowvar=False)).logpdf(x)
+        for k in range(3)], 1).argmax(1)
+    np.testing.assert_array_equal(gm.gaussian_classes(x, x_fit, fit_classes, 3), want)
+
+
+def test_tsne_start_on_a_subset_recovers_blobs():
+    rng = np.random.default_rng(14)
+    x, y = blobs(rng, n_per=150, K=4)
+    classes = gm.initial_classes(x, 4, rng, "tsne", tsne_max=200)
+    assert adjusted_rand_score(y, classes) > 0.95

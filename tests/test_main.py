@@ -120,6 +120,9 @@ def test_readme_lists_every_setting():
         readme = f.read()
     for name, value in main.SETTINGS.items():
         assert f"| `{name}` |" in readme, name
+    import re
+    rows = re.findall(r"^\| `(\w+)` \| `", readme, flags=re.M)
+    assert set(rows) <= set(main.SETTINGS), set(rows) - set(main.SETTINGS)
 
 
 
@@ -261,3 +264,37 @@ def test_conv_architecture_runs(tiny_mnist, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "model/c/recon/manual_0.png").is_file()
     assert json.loads((tmp_path / "model/c/config.json").read_text())["architecture"] == "conv"
+
+
+def read_tensorboard(folder):
+    """{tag: [(step, value)]} of every scalar logged into folder."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(str(folder))
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+@pytest.mark.parametrize("model", ["vae_gmm", "gmvae"])
+def test_tensorboard_logs_the_saved_curves(tiny_mnist, tmp_path, model):
+    pytest.importorskip("tensorboard")
+    proc = run_main(tmp_path, f"--data_root={tiny_mnist}", "--dir_name=tb", *TINY, "--tsne_points=0",
+                    f"--model={model}", "--tensorboard=True")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    d = tmp_path / "model" / "tb"
+    scalars = read_tensorboard(d / "tensorboard")
+    rounds = 2 if model == "vae_gmm" else 1
+    assert [step for step, _ in scalars["round/acc"]] == list(range(rounds))
+    rows = read_metrics(d / "metrics.csv")
+    assert np.allclose([v for _, v in scalars["round/acc"]], [float(r["acc"]) for r in rows])
+    curve = scalars["vae/elbo_per_epoch" if model == "vae_gmm" else "gmvae/elbo_per_epoch"]
+    saved = np.concatenate([np.load(d / "npy" / f"loss_{it}.npy") for it in range(rounds)])
+    assert [s for s, _ in curve] == list(range(len(saved))) and np.allclose([v for _, v in curve], saved)
+    if model == "vae_gmm":
+        assert len(scalars["gmm/log_joint_per_sweep"]) == 2 * 5
+
+
+def test_tensorboard_without_the_package_names_the_fix(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    with pytest.raises(main.SettingError, match="tensorboard=True needs the tensorboard package: pip install"):
+        main.open_tensorboard({**main.SETTINGS, "tensorboard": True}, str(tmp_path))
+    assert main.open_tensorboard(dict(main.SETTINGS), str(tmp_path)) is None

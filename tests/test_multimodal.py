@@ -71,6 +71,40 @@ def test_mm_recovers_a_known_transition_matrix():
     np.testing.assert_allclose(res.A, A_true, atol=0.06)
     assert res.history["acc"][-1] > 0.9
     assert res.prediction.shape == (T, L) and np.allclose(res.prediction.sum(1), 1)
+    assert np.allclose(res.B.sum(1), 1) and np.all(np.diag(res.B) > 0.8)
+
+
+def test_reseed_splits_the_state_two_predecessors_feed():
+    # states 0 -> 1 -> 2 -> 1 -> 0 ...: state 1 follows both 0 and 2; state 3 is empty
+    states = np.array([0, 1, 2, 1] * 5)
+    out = mm.reseed_small_states(states.copy(), 4)
+    assert set(out) == {0, 1, 2, 3}
+    moved = np.nonzero(out != states)[0]
+    assert np.all(states[moved] == 1) and len(moved) == 5
+    assert len(set(states[moved - 1])) == 1  # the moved steps all follow the same state
+    full = np.array([0, 1, 2, 3] * 5)
+    np.testing.assert_array_equal(mm.reseed_small_states(full.copy(), 4), full)
+
+
+def test_mm_tells_apart_two_states_the_module_below_merged():
+    """A cycle 0 -> 1 -> 2 -> 3 -> 4 -> 0 seen through classes that merge states 1 and 3
+    (class 4 unused): the MM still finds five states and the whole cycle."""
+    rng = np.random.default_rng(4)
+    L, T = 5, 1000
+    s = np.arange(T) % L
+    seen = np.array([0, 1, 2, 1, 3])[s]
+    class_prob = np.full((T, L), 0.02)
+    class_prob[np.arange(T), seen] = 0.92
+    res = mm.fit_markov(class_prob, 40, rng, labels=s)
+    assert res.history["acc"][-1] > 0.99
+    steps = [res.A[res.states[t]].argmax() == res.states[t + 1] for t in range(L)]
+    assert all(steps)
+    assert tool_acc(s[1:], res.prediction[1:].argmax(1)) > 0.99
+
+
+def tool_acc(labels, classes):
+    import tool
+    return tool.cluster_acc(labels, classes)
 
 
 def test_bundled_pairs_are_ordered_and_agree(tiny_mnist):

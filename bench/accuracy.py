@@ -1,0 +1,125 @@
+"""Clustering accuracy of VAE+GMM mutual learning over seeds, on 10,000 and on 70,000 MNIST images.
+
+    python bench/accuracy.py --data_root=../shared/data                     # everything (hours on a CPU)
+    python bench/accuracy.py --data_root=../shared/data --n_data=10000 --recipes=default
+
+For every recipe, data size and seed it runs main.py's train_model and records round 0
+(the VAE alone, then the GMM: the two-stage baseline) and the last round (mutual
+learning): ACC, NMI, ARI, ELBO and seconds. A second baseline runs on the same round-0
+latents: sklearn's GaussianMixture (full covariance, n_init=5 k-means starts, the fit with
+the highest likelihood kept). Labels only score; nothing is selected with them.
+
+Recipes: "default" is main.py's defaults; "original" is the original repository's
+hyperparameters (784-256-12, batch 10, 100 epochs, W0 = 0.55 I, nu0 = D, alpha0 = 0.3, a
+new VAE and a GMM started from the prior every round) with its defects fixed.
+Results go to model/bench_accuracy/results.json (rows of earlier runs of other recipes,
+sizes or seeds are kept) and the table to model/bench_accuracy/table.md.
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import main  # noqa: E402
+import tool  # noqa: E402
+from common import save_results, spread  # noqa: E402
+
+RECIPES = {
+    "default": [],
+    "original": ["--hidden_dims=256", "--latent_dim=12", "--batch_size=10", "--vae_epochs=100",
+                 "--gmm_W0=0.55", "--gmm_nu0=12", "--gmm_alpha0=0.3", "--gmm_init=prior",
+                 "--warm_start_vae=False", "--warm_start_gmm=False"],
+}
+OUT = "model/bench_accuracy"
+
+
+def sklearn_gmm(z, labels, K, seed):
+    """The two-stage baseline with EM: scores of a full-covariance GaussianMixture on z."""
+    from sklearn.mixture import GaussianMixture
+    start = time.time()
+    classes = GaussianMixture(K, covariance_type="full", n_init=5, random_state=seed).fit(z).predict(z)
+    return {**tool.cluster_scores(labels, classes), "seconds": round(time.time() - start, 1)}
+
+
+def run(recipe, n_data, seed, images, labels, rounds):
+    """One pipeline run; returns a result dict with round 0, the last round and sklearn's GMM."""
+    cfg = main.parse_settings(RECIPES[recipe] + [f"--seed={seed}", "--tsne_points=0", f"--n_data={n_data}",
+                                                 f"--mutual_iteration={rounds}"])
+    cfg["x_dim"] = images.shape[1]
+    out = f"{OUT}/{recipe}_{n_data}_s{seed}"
+    shutil.rmtree(out, ignore_errors=True)
+    train_loader, all_loader = main.make_loaders(images, cfg, torch.device("cpu"))
+    rows = main.train_model(cfg["mutual_iteration"], out, train_loader, all_loader, labels, cfg)
+    pick = lambda r: {k: r[k] for k in ("acc", "nmi", "ari", "elbo", "seconds")}  # noqa: E731
+    result = {"recipe": recipe, "n_data": n_data, "seed": seed, "rounds": rounds,
+              "round0": pick(rows[0]), "last": {**pick(rows[-1]), "seconds": sum(r["seconds"] for r in rows)},
+              "sklearn_gmm": sklearn_gmm(np.load(f"{out}/npy/z_0.npy"), labels, cfg["K"], seed)}
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def table(results):
+    """Markdown table: median [min, max] over seeds of every recipe, size and stage."""
+    lines = ["| data | recipe | stage | seeds | ACC | NMI | ARI | ELBO | seconds |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    stages = (("round0", "round 0: VAE, then GMM"), ("sklearn_gmm", "sklearn GMM on round-0 latents"),
+              ("last", "last round: mutual learning"))
+    for n_data in sorted({r["n_data"] for r in results}):
+        for recipe in RECIPES:
+            rs = [r for r in results if r["n_data"] == n_data and r["recipe"] == recipe]
+            if not rs:
+                continue
+            for key, name in stages:
+                cell = lambda m, d=3: spread([r[key][m] for r in rs], d) if all(  # noqa: E731
+                    r[key].get(m, "") != "" for r in rs) else ""
+                label = name if key != "last" else f"round {rs[0]['rounds'] - 1}: mutual learning"
+                lines.append(f"| {n_data} | {recipe} | {label} | {len(rs)} | {cell('acc')} | {cell('nmi')} | "
+                             f"{cell('ari')} | {cell('elbo', 1)} | {cell('seconds', 0)} |")
+            wins = sum(r["last"]["acc"] > r["round0"]["acc"] for r in rs)
+            lines.append(f"| {n_data} | {recipe} | last round ACC > round 0 ACC | {wins}/{len(rs)} | | | | | |")
+    return "\n".join(lines)
+
+
+def main_bench():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data_root", default="./data")
+    p.add_argument("--seeds", default="1,2,3,4,5")
+    p.add_argument("--n_data", default="10000,70000", help="data sizes, comma separated")
+    p.add_argument("--recipes", default=",".join(RECIPES), help="comma separated names of RECIPES")
+    p.add_argument("--rounds", type=int, default=0, help="mutual_iteration; 0: each recipe's default")
+    args = p.parse_args()
+    recipes = args.recipes.split(",")
+    if not set(recipes) <= set(RECIPES):
+        p.error(f"--recipes: choose among {', '.join(RECIPES)}")
+    seeds, sizes = [int(s) for s in args.seeds.split(",")], [int(n) for n in args.n_data.split(",")]
+    path = f"{OUT}/results.json"
+    results = []
+    if os.path.exists(path):
+        with open(path) as f:
+            results = json.load(f)
+    for n_data in sizes:
+        images, labels = tool.load_mnist(args.data_root, n_data)
+        if len(images) != n_data:
+            sys.exit(f"bench/accuracy.py: only {len(images)} images were loaded, not {n_data}; "
+                     "point --data_root at the full MNIST")
+        for recipe in recipes:
+            rounds = args.rounds or main.parse_settings(RECIPES[recipe])["mutual_iteration"]
+            for seed in seeds:
+                new = run(recipe, n_data, seed, images, labels, rounds)
+                results = [r for r in results if (r["recipe"], r["n_data"], r["seed"]) != (recipe, n_data, seed)]
+                save_results(OUT, results + [new])
+                results.append(new)
+    text = table(results)
+    with open(f"{OUT}/table.md", "w") as f:
+        f.write(text + "\n")
+    print("\n" + text)
+
+
+if __name__ == "__main__":
+    main_bench()
