@@ -299,8 +299,10 @@ def train_model(mutual_iteration, dir_name, train_loader, all_loader, labels=Non
     return run["rows"]
 
 
-def open_tensorboard(cfg, model_dir):
-    """A SummaryWriter into model_dir/tensorboard with --tensorboard=True, else None."""
+def tensorboard_writer(cfg):
+    """TensorBoard's SummaryWriter class with --tensorboard=True, else None.
+
+    Called before any work, so a missing package stops the run at once (SettingError)."""
     if not cfg["tensorboard"]:
         return None
     try:
@@ -308,7 +310,7 @@ def open_tensorboard(cfg, model_dir):
     except ImportError:
         raise SettingError("setting tensorboard=True needs the tensorboard package: "
                            "pip install tensorboard, or leave tensorboard=False") from None
-    return SummaryWriter(f"{model_dir}/tensorboard")
+    return SummaryWriter
 
 
 def log_round(writer, it, row, curves):
@@ -391,8 +393,9 @@ def gmm_messages(point_mu, point_var, cfg, device):
                             device=device))
 
 
+# settings that may change on --resume
 RESUMABLE = ("mutual_iteration", "resume", "device", "data_root", "dir_name", "sample_num",
-             "tsne_points", "generate", "generate_round", "transit_from", "transit_to", "tensorboard")  # settings that may change on --resume
+             "tsne_points", "generate", "generate_round", "transit_from", "transit_to", "tensorboard")
 
 
 def load_run(dir_name, cfg, n, device, train_loader):
@@ -669,12 +672,13 @@ def main(argv):
     if cfg["generate"]:
         return generate_images(cfg, model_dir, device)
     check_model_dir(model_dir, cfg["resume"])
-    writer = open_tensorboard(cfg, model_dir)
+    writer_class = tensorboard_writer(cfg)
     images, labels, counts2 = load_data(cfg)
     cfg["x_dim"] = images.shape[1]
     cfg["batch_size"] = min(cfg["batch_size"], len(images))
     print(f"device {device}, outputs in {model_dir}/", flush=True)
     train_loader, all_loader = make_loaders(images, cfg, device)
+    writer = writer_class(f"{model_dir}/tensorboard") if writer_class else None
     try:
         if cfg["model"] == "gmvae":
             return train_gmvae(model_dir, train_loader, all_loader, labels, cfg, writer)

@@ -293,8 +293,8 @@ def test_tensorboard_logs_the_saved_curves(tiny_mnist, tmp_path, model):
         assert len(scalars["gmm/log_joint_per_sweep"]) == 2 * 5
 
 
-def test_tensorboard_without_the_package_names_the_fix(monkeypatch, tmp_path):
+def test_tensorboard_without_the_package_names_the_fix(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
     with pytest.raises(main.SettingError, match="tensorboard=True needs the tensorboard package: pip install"):
-        main.open_tensorboard({**main.SETTINGS, "tensorboard": True}, str(tmp_path))
-    assert main.open_tensorboard(dict(main.SETTINGS), str(tmp_path)) is None
+        main.tensorboard_writer({**main.SETTINGS, "tensorboard": True})
+    assert main.tensorboard_writer(dict(main.SETTINGS)) is None
