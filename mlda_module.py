@@ -87,8 +87,8 @@ def fit_mlda(counts_list, L, n_sweeps, rng, alpha=1.0, beta=1.0, bias=None, labe
         for m, counts in enumerate(counts_list):
             nd, nw = sample_token_classes(counts, theta_b, phi[m], rng)
             n_dl += nd
-            phi[m] = _dirichlet_rows(beta + nw, rng)
-        theta = _dirichlet_rows(alpha + n_dl, rng)
+            phi[m] = dirichlet_rows(beta + nw, rng)
+        theta = dirichlet_rows(alpha + n_dl, rng)
         history["log_lik"].append(log_likelihood(counts_list, theta, phi))
         if labels is not None:
             for name, value in cluster_scores(labels, n_dl.argmax(axis=1)).items():
@@ -98,7 +98,7 @@ def fit_mlda(counts_list, L, n_sweeps, rng, alpha=1.0, beta=1.0, bias=None, labe
     return MLDAResult(class_prob, class_prob.argmax(axis=1), theta, phi, history)
 
 
-def _dirichlet_rows(conc, rng):
+def dirichlet_rows(conc, rng):
     """One Dirichlet draw per row of conc (R, C) via normalised gammas, floored above 0."""
     g = np.maximum(rng.standard_gamma(conc), 1e-300)
     return g / g.sum(axis=1, keepdims=True)

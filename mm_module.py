@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gmm_module import sample_categorical
+from mlda_module import dirichlet_rows
 from tool import cluster_scores
 
 
@@ -59,12 +60,6 @@ def sample_emissions(states, class_prob, B, rng):
     """Draw every step's class c_t | s_t, p_t, B: (T,)."""
     post = class_prob * B[states]
     return sample_categorical(post / post.sum(axis=1, keepdims=True), rng)
-
-
-def dirichlet_rows(conc, rng):
-    """One Dirichlet draw per row of conc (R, C) via normalised gammas, floored above 0."""
-    g = np.maximum(rng.standard_gamma(conc), 1e-300)
-    return g / g.sum(axis=1, keepdims=True)
 
 
 def resample_states(states, class_prob, A, B, parity, rng):

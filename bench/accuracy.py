@@ -28,7 +28,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import main  # noqa: E402
 import tool  # noqa: E402
-from common import save_results, spread  # noqa: E402
+from common import load_results, save_results, spread  # noqa: E402
 
 RECIPES = {
     "default": [],
@@ -101,11 +101,7 @@ def main_bench():
     if not set(recipes) <= set(RECIPES):
         p.error(f"--recipes: choose among {', '.join(RECIPES)}")
     seeds, sizes = [int(s) for s in args.seeds.split(",")], [int(n) for n in args.n_data.split(",")]
-    path = f"{OUT}/results.json"
-    results = []
-    if os.path.exists(path):
-        with open(path) as f:
-            results = json.load(f)
+    results = load_results(OUT)
     for n_data in [] if args.table_only else sizes:
         images, labels = tool.load_mnist(args.data_root, n_data)
         if len(images) != n_data:

@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import main  # noqa: E402
 import tool  # noqa: E402
-from common import save_results, spread  # noqa: E402
+from common import load_results, save_results, spread  # noqa: E402
 
 MODELS = {"VAE+GMM, dense VAE": ["--model=vae_gmm"],
           "VAE+GMM, conv VAE": ["--model=vae_gmm", "--architecture=conv"],
@@ -56,11 +56,7 @@ def main_bench():
     if not set(chosen) <= set(MODELS):
         p.error(f"--models: choose among {'; '.join(MODELS)}")
     images, labels = tool.load_mnist(args.data_root, args.n_data)
-    path = "model/bench_baselines/results.json"
-    kept = []
-    if os.path.exists(path):
-        with open(path) as f:
-            kept = [r for r in json.load(f) if r["model"] not in chosen]
+    kept = [r for r in load_results("model/bench_baselines") if r["model"] not in chosen]
     results = kept + [run(m, s, images, labels, args) for s in map(int, args.seeds.split(",")) for m in chosen]
     save_results("model/bench_baselines", results)
     print("\n| model | ACC | NMI | ARI | seconds |")

@@ -1,8 +1,17 @@
-"""Helpers shared by the benchmark scripts: saving per-run results and summarising seeds."""
+"""Helpers shared by the benchmark scripts: loading and saving per-run results, summarising seeds."""
 import json
 import os
 
 import numpy as np
+
+
+def load_results(folder):
+    """The per-run result dicts saved in folder/results.json by an earlier run ([] if none)."""
+    path = os.path.join(folder, "results.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return json.load(f)
 
 
 def save_results(folder, results):
