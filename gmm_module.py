@@ -261,6 +261,19 @@ def gaussian_classes(x, x_fit, fit_classes, K):
     return log_p.argmax(axis=1)
 
 
+def align_classes(classes, reference, K):
+    """Relabel classes (N,) so they agree best with reference (N,): the permutation of
+    0..K-1 that maximises the number of points whose two labels match (Hungarian
+    algorithm on the K x K contingency table). Only cluster names change."""
+    from scipy.optimize import linear_sum_assignment
+    overlap = np.zeros((K, K), dtype=np.int64)
+    np.add.at(overlap, (classes, reference), 1)
+    rows, cols = linear_sum_assignment(-overlap)
+    rename = np.empty(K, dtype=np.int64)
+    rename[rows] = cols
+    return rename[classes]
+
+
 def point_messages(state, classes):
     """Each point's cluster mean and diag(Lambda^-1): two (N, D) arrays."""
     cov = np.linalg.inv(state.Lambda)
@@ -269,10 +282,12 @@ def point_messages(state, classes):
 
 
 def fit_gibbs(x, K, n_sweeps, rng, prior=None, init="kmeans", classes=None, labels=None,
-              progress=None, bias=None):
+              progress=None, bias=None, align_to=None):
     """Run n_sweeps blocked Gibbs sweeps on latents x (N, D); returns a GMMResult.
 
-    classes: (N,) assignments to start from (a warm start); otherwise `init` chooses.
+    classes: (N,) assignments to start from (a warm start); otherwise `init` chooses, and
+    with align_to (N,) (the last round's assignments) its clusters are renamed to match
+    them (align_classes), so cluster k and a bias column k keep their meaning across rounds.
     bias: (N, K) message from a module above (the MLDA's prediction of each point's
     class) that multiplies the assignment probabilities in every sweep.
     labels: (N,) true labels, used only to record ACC/NMI/ARI per sweep.
@@ -286,6 +301,8 @@ def fit_gibbs(x, K, n_sweeps, rng, prior=None, init="kmeans", classes=None, labe
     q = quadratic_features(x)
     if classes is None:
         classes = initial_classes(x, K, rng, init)
+        if align_to is not None:
+            classes = align_classes(classes, align_to, K)
     state = sample_parameters(prior, *sufficient_stats(classes, K, x, q), rng)
     history = {"log_joint": []}
     if labels is not None:

@@ -6,7 +6,7 @@
 Everything a run produces goes to model/<dir_name>/ (see README.md).
 """
 # ---------------------------------------------------------------------------- settings
-mutual_iteration = 2       # rounds: round 0 trains the VAE with prior N(0, I), later rounds with the GMM's
+mutual_iteration = 4       # rounds: round 0 trains the VAE with prior N(0, I), later rounds with the GMM's
 dir_name = "debug"         # outputs go to model/<dir_name>/
 data_root = "./data"       # MNIST folder in torchvision's layout (downloaded there when missing)
 n_data = 10000             # use the first n_data MNIST images (training set, then test set)
@@ -15,20 +15,20 @@ label_path = ""            # labels of data_path (N values), used only to score 
 latent_dim = 12            # D, size of the latent x_d shared by VAE and GMM
 hidden_dims = (256,)       # hidden layer sizes of the encoder (the decoder mirrors them)
 architecture = "dense"     # VAE networks: "dense", or "conv" (two conv layers, then hidden_dims[-1])
-vae_epochs = 50            # VAE epochs per round
+vae_epochs = 150           # VAE epochs per round
 batch_size = 100           # VAE mini-batch size
 lr = 1e-3                  # Adam learning rate
 alpha = 1.0                # weight of the KL term, the same in every round
 send = "mean"              # latent the encoder sends to the GMM: "mean" or "sample"
 K = 10                     # number of GMM clusters
 gmm_iter = 100             # Gibbs sweeps per round
-gmm_init = "tsne"          # start of the first chain: "tsne" (GMM of a t-SNE map), "kmeans" or "prior"
-gmm_alpha0 = 1.0           # Dirichlet concentration of the mixing weights
+gmm_init = "tsne"          # start of each chain: "tsne" (GMM of a t-SNE map), "kmeans" or "prior"
+gmm_alpha0 = 1e5           # Dirichlet concentration of the mixing weights (1e5 holds them near 1/K)
 gmm_beta0 = 1.0            # prior precision scale of the cluster means
-gmm_nu0 = 0.0              # Wishart degrees of freedom; 0 means latent_dim + 2
+gmm_nu0 = 100.0            # Wishart degrees of freedom (pseudo-points of the covariances); 0 means latent_dim + 2
 gmm_W0 = 0.0               # Wishart scale; 0 adapts to the latents (see gmm_module), s > 0 means s * I
 warm_start_vae = True      # keep training the same VAE across rounds (False: a new VAE each round)
-warm_start_gmm = True      # start each round's chain from the last round's assignments
+warm_start_gmm = False     # True: start each round's chain from the last round's assignments; False: from gmm_init
 prior_var_floor = 1e-3     # lower bound on the prior variances the GMM sends to the VAE
 sample_num = 16            # images decoded per cluster at the end
 tsne_points = 3000         # points in the t-SNE plots (0: no t-SNE)
@@ -277,7 +277,8 @@ def train_model(mutual_iteration, dir_name, train_loader, all_loader, labels=Non
         gmm = gmm_module.fit_gibbs(
             z, cfg["K"], cfg["gmm_iter"], run["rng"], gmm_prior(cfg, z), cfg["gmm_init"],
             run["classes"] if cfg["warm_start_gmm"] else None, labels,
-            progress=lambda r: bar(r, f"round {it} GMM sweeps"), bias=run["gmm_bias"])
+            progress=lambda r: bar(r, f"round {it} GMM sweeps"), bias=run["gmm_bias"],
+            align_to=run["classes"])
         run["classes"] = gmm.classes
         run["prior_mu"], run["prior_var"] = gmm_messages(gmm.point_mu, gmm.point_var, cfg, device)
         row = {"round": it, "elbo": elbo, **last_scores(gmm.history)}

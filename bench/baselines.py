@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import main  # noqa: E402
 import tool  # noqa: E402
-from common import load_results, save_results, spread  # noqa: E402
+from common import PREVIOUS_DEFAULTS, load_results, save_results, spread  # noqa: E402
 
 MODELS = {"VAE+GMM, dense VAE": ["--model=vae_gmm"],
           "VAE+GMM, conv VAE": ["--model=vae_gmm", "--architecture=conv"],
@@ -29,7 +29,7 @@ MODELS = {"VAE+GMM, dense VAE": ["--model=vae_gmm"],
 
 
 def run(name, seed, images, labels, args):
-    cfg = main.parse_settings(MODELS[name] + [f"--seed={seed}", "--tsne_points=0", f"--n_data={args.n_data}"])
+    cfg = main.parse_settings(PREVIOUS_DEFAULTS + MODELS[name] + [f"--seed={seed}", "--tsne_points=0", f"--n_data={args.n_data}"])
     cfg["x_dim"] = images.shape[1]
     out = f"model/bench_baselines/{name.replace(', ', '_').replace(' ', '_').replace('+', '')}_s{seed}"
     shutil.rmtree(out, ignore_errors=True)

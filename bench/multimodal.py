@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import main  # noqa: E402
 import tool  # noqa: E402
-from common import save_results, spread  # noqa: E402
+from common import PREVIOUS_DEFAULTS, save_results, spread  # noqa: E402
 
 VARIANTS = ("vae_gmm", "vae_gmm_mlda", "vae_gmm_mlda_mm")
 
@@ -37,7 +37,7 @@ def cycle_steps(A, classes, labels):
 
 
 def run(variant, seed, images, counts, labels, args):
-    cfg = main.parse_settings([f"--model={variant}", f"--seed={seed}", f"--data_root={args.data_root}",
+    cfg = main.parse_settings(PREVIOUS_DEFAULTS + [f"--model={variant}", f"--seed={seed}", f"--data_root={args.data_root}",
                                f"--mutual_iteration={args.rounds}", "--tsne_points=0"])
     cfg["x_dim"] = images.shape[1]
     torch.manual_seed(seed)

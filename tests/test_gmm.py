@@ -193,3 +193,23 @@ def test_tsne_start_on_a_subset_recovers_blobs():
     x, y = blobs(rng, n_per=150, K=4)
     classes = gm.initial_classes(x, 4, rng, "tsne", tsne_max=200)
     assert adjusted_rand_score(y, classes) > 0.95
+
+
+def test_align_classes_finds_the_best_permutation_like_brute_force():
+    import itertools
+    rng = np.random.default_rng(15)
+    for _ in range(20):
+        classes, reference = rng.integers(0, 4, 60), rng.integers(0, 4, 60)
+        best = max((np.asarray(p)[classes] for p in itertools.permutations(range(4))),
+                   key=lambda c: (c == reference).sum())
+        aligned = gm.align_classes(classes, reference, 4)
+        assert (aligned == reference).sum() == (best == reference).sum()
+        assert adjusted_rand_score(classes, aligned) == 1.0  # the same partition, renamed
+
+
+def test_new_start_is_renamed_after_the_last_round():
+    rng = np.random.default_rng(16)
+    x, y = blobs(rng, n_per=100, K=4)
+    last_round = (y + 1) % 4  # the previous round's names for the same four blobs
+    res = gm.fit_gibbs(x, 4, 3, rng, init="kmeans", align_to=last_round)
+    assert (res.classes == last_round).mean() > 0.99

@@ -99,11 +99,11 @@ def test_bad_settings_name_the_setting(arg, names):
 
 def test_overrides_are_typed():
     cfg = main.parse_settings(["--mutual_iteration=5", "--hidden_dims=(500,500)", "--lr=1", "--send=sample",
-                               "--warm_start_gmm=False", "--hidden_dims=128"])
+                               "--warm_start_gmm=True", "--hidden_dims=128"])
     assert main.parse_settings(["--hidden_dims=500,500,2000"])["hidden_dims"] == (500, 500, 2000)
     assert cfg["mutual_iteration"] == 5 and cfg["hidden_dims"] == (128,)
     assert cfg["lr"] == 1.0 and isinstance(cfg["lr"], float)
-    assert cfg["send"] == "sample" and cfg["warm_start_gmm"] is False
+    assert cfg["send"] == "sample" and cfg["warm_start_gmm"] is True
 
 
 @pytest.mark.parametrize("args", [["--K=0"], ["--colour=red"]])
