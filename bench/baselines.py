@@ -29,7 +29,8 @@ MODELS = {"VAE+GMM, dense VAE": ["--model=vae_gmm"],
 
 
 def run(name, seed, images, labels, args):
-    cfg = main.parse_settings(PREVIOUS_DEFAULTS + MODELS[name] + [f"--seed={seed}", "--tsne_points=0", f"--n_data={args.n_data}"])
+    cfg = main.parse_settings(PREVIOUS_DEFAULTS + MODELS[name]
+                              + [f"--seed={seed}", "--tsne_points=0", f"--n_data={args.n_data}"])
     cfg["x_dim"] = images.shape[1]
     out = f"model/bench_baselines/{name.replace(', ', '_').replace(' ', '_').replace('+', '')}_s{seed}"
     shutil.rmtree(out, ignore_errors=True)

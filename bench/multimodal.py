@@ -37,8 +37,9 @@ def cycle_steps(A, classes, labels):
 
 
 def run(variant, seed, images, counts, labels, args):
-    cfg = main.parse_settings(PREVIOUS_DEFAULTS + [f"--model={variant}", f"--seed={seed}", f"--data_root={args.data_root}",
-                               f"--mutual_iteration={args.rounds}", "--tsne_points=0"])
+    cfg = main.parse_settings(PREVIOUS_DEFAULTS + [f"--model={variant}", f"--seed={seed}",
+                                                   f"--data_root={args.data_root}",
+                                                   f"--mutual_iteration={args.rounds}", "--tsne_points=0"])
     cfg["x_dim"] = images.shape[1]
     torch.manual_seed(seed)
     out = f"model/bench_multimodal/{variant}_s{seed}"
