@@ -43,8 +43,10 @@ class GMMResult:
     """What the GMM sends back after a run of sweeps.
 
     point_mu, point_var: (N, D) mean and diag(Lambda^-1) of each point's cluster.
-    classes: (N,) last sampled assignments; eta: (N, K) their posterior probabilities.
-    history: per sweep lists 'log_joint' and, with labels, 'acc', 'nmi', 'ari'.
+    eta: (N, K) the last sweep's assignment probabilities p(c_d = k | x_d, theta).
+    classes: (N,) final assignments: argmax_k eta (assign='argmax') or the last sample.
+    history: per sweep lists 'log_joint' and, with labels, 'acc', 'nmi', 'ari' of the
+    sweep's assignments of the same kind.
     """
     state: GMMState
     classes: np.ndarray
@@ -282,7 +284,7 @@ def point_messages(state, classes):
 
 
 def fit_gibbs(x, K, n_sweeps, rng, prior=None, init="kmeans", classes=None, labels=None,
-              progress=None, bias=None, align_to=None):
+              progress=None, bias=None, align_to=None, assign="argmax"):
     """Run n_sweeps blocked Gibbs sweeps on latents x (N, D); returns a GMMResult.
 
     classes: (N,) assignments to start from (a warm start); otherwise `init` chooses, and
@@ -292,7 +294,11 @@ def fit_gibbs(x, K, n_sweeps, rng, prior=None, init="kmeans", classes=None, labe
     class) that multiplies the assignment probabilities in every sweep.
     labels: (N,) true labels, used only to record ACC/NMI/ARI per sweep.
     progress: optional callable wrapping range(n_sweeps) (e.g. tqdm).
+    assign: the classes reported and sent back: 'argmax' gives each point its most probable
+    cluster under the last sweep's parameters (less noisy), 'sample' the last sampled c.
     """
+    if assign not in ("argmax", "sample"):
+        raise ValueError(f"assign must be 'argmax' or 'sample', got {assign!r}")
     x = np.asarray(x, dtype=np.float64)
     prior = make_prior(x, K) if prior is None else prior
     shift = x.mean(axis=0)  # centre, so the expanded quadratic form loses no precision
@@ -318,10 +324,13 @@ def fit_gibbs(x, K, n_sweeps, rng, prior=None, init="kmeans", classes=None, labe
                                     + log_prior(prior, state))
         state = sample_parameters(prior, *sufficient_stats(classes, K, x, q), rng)
         if labels is not None:
-            for name, value in cluster_scores(labels, classes).items():
+            reported = eta.argmax(axis=1) if assign == "argmax" else classes
+            for name, value in cluster_scores(labels, reported).items():
                 history[name].append(value)
     if eta is None:
         eta, _ = normalise_log(log_eta_unnormalised(q, x, state) + log_bias)
+    if assign == "argmax":
+        classes = eta.argmax(axis=1)
     state.mu = state.mu + shift
     point_mu, point_var = point_messages(state, classes)
     return GMMResult(state, classes, eta, point_mu, point_var, history)

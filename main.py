@@ -6,7 +6,7 @@
 Everything a run produces goes to model/<dir_name>/ (see README.md).
 """
 # ---------------------------------------------------------------------------- settings
-mutual_iteration = 4       # rounds: round 0 trains the VAE with prior N(0, I), later rounds with the GMM's
+mutual_iteration = 6       # rounds: round 0 trains the VAE with prior N(0, I), later rounds with the GMM's
 dir_name = "debug"         # outputs go to model/<dir_name>/
 data_root = "./data"       # MNIST folder in torchvision's layout (downloaded there when missing)
 n_data = 10000             # use the first n_data MNIST images (training set, then test set)
@@ -21,12 +21,13 @@ lr = 1e-3                  # Adam learning rate
 alpha = 1.0                # weight of the KL term, the same in every round
 send = "mean"              # latent the encoder sends to the GMM: "mean" or "sample"
 K = 10                     # number of GMM clusters
-gmm_iter = 100             # Gibbs sweeps per round
+gmm_iter = 2               # Gibbs sweeps per round (a short chain from the start; see README)
 gmm_init = "tsne"          # start of each chain: "tsne" (GMM of a t-SNE map), "kmeans" or "prior"
 gmm_alpha0 = 1e5           # Dirichlet concentration of the mixing weights (1e5 holds them near 1/K)
 gmm_beta0 = 1.0            # prior precision scale of the cluster means
 gmm_nu0 = 100.0            # Wishart degrees of freedom (pseudo-points of the covariances); 0 means latent_dim + 2
 gmm_W0 = 0.0               # Wishart scale; 0 adapts to the latents (see gmm_module), s > 0 means s * I
+gmm_assign = "argmax"      # classes the GMM reports and sends: "argmax" of the last sweep's probabilities, or "sample"
 warm_start_vae = True      # keep training the same VAE across rounds (False: a new VAE each round)
 warm_start_gmm = False     # True: start each round's chain from the last round's assignments; False: from gmm_init
 prior_var_floor = 1e-3     # lower bound on the prior variances the GMM sends to the VAE
@@ -133,6 +134,7 @@ def check_settings(cfg):
          f"an integer between 1 and n_data={cfg['n_data']}"),
         ("gmm_iter", cfg["gmm_iter"] >= 1, "an integer >= 1"),
         ("gmm_init", cfg["gmm_init"] in ("kmeans", "tsne", "prior"), "'kmeans', 'tsne' or 'prior'"),
+        ("gmm_assign", cfg["gmm_assign"] in ("argmax", "sample"), "'argmax' or 'sample'"),
         ("gmm_alpha0", cfg["gmm_alpha0"] > 0, "a number > 0"),
         ("gmm_beta0", cfg["gmm_beta0"] > 0, "a number > 0"),
         ("gmm_nu0", cfg["gmm_nu0"] == 0 or cfg["gmm_nu0"] > cfg["latent_dim"] - 1,
@@ -278,7 +280,7 @@ def train_model(mutual_iteration, dir_name, train_loader, all_loader, labels=Non
             z, cfg["K"], cfg["gmm_iter"], run["rng"], gmm_prior(cfg, z), cfg["gmm_init"],
             run["classes"] if cfg["warm_start_gmm"] else None, labels,
             progress=lambda r: bar(r, f"round {it} GMM sweeps"), bias=run["gmm_bias"],
-            align_to=run["classes"])
+            align_to=run["classes"], assign=cfg["gmm_assign"])
         run["classes"] = gmm.classes
         run["prior_mu"], run["prior_var"] = gmm_messages(gmm.point_mu, gmm.point_var, cfg, device)
         row = {"round": it, "elbo": elbo, **last_scores(gmm.history)}

@@ -6,6 +6,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 
 import gmm_module as gm
+from tool import cluster_scores
 
 
 def random_state(rng, K=3, D=4):
@@ -96,6 +97,22 @@ def test_gibbs_recovers_blobs_like_sklearn():
     np.testing.assert_allclose(res.point_mu, res.state.mu[res.classes])
     assert res.eta.shape == (len(x), 4) and np.allclose(res.eta.sum(1), 1)
     assert np.all(res.point_var > 0)
+
+
+def test_argmax_classes_are_the_last_sweeps_most_probable_and_no_worse_than_a_sample():
+    """Both kinds of report come from the same chain; on overlapping blobs the argmax
+    (the Bayes rule under the sampled parameters) scores at least as well as the sample."""
+    x, y = blobs(np.random.default_rng(12), n_per=500, spread=2.0)
+    top = gm.fit_gibbs(x, 4, 20, np.random.default_rng(3), labels=y, assign="argmax")
+    draw = gm.fit_gibbs(x, 4, 20, np.random.default_rng(3), labels=y, assign="sample")
+    np.testing.assert_array_equal(top.history["log_joint"], draw.history["log_joint"])
+    np.testing.assert_array_equal(top.classes, top.eta.argmax(axis=1))
+    assert not np.array_equal(draw.classes, top.classes)
+    np.testing.assert_allclose(top.point_mu, top.state.mu[top.classes])
+    assert top.history["acc"][-1] == cluster_scores(y, top.classes)["acc"]
+    assert top.history["acc"][-1] >= draw.history["acc"][-1]
+    with pytest.raises(ValueError, match="assign"):
+        gm.fit_gibbs(x, 4, 1, np.random.default_rng(3), assign="mode")
 
 
 def test_gibbs_from_prior_start_runs_but_may_stay_symmetric():

@@ -87,6 +87,7 @@ def test_decode_from_saved_run_in_a_new_process(tiny_run):
     ("--latent_dim=0", "latent_dim"), ("--mutual_iteration=0", "mutual_iteration"),
     ("--lr=0", "lr"), ("--alpha=-1", "alpha"), ("--send=median", "send"), ("--gmm_iter=0", "gmm_iter"),
     ("--gmm_init=random", "gmm_init"), ("--gmm_nu0=3", "gmm_nu0"), ("--gmm_W0=-1", "gmm_W0"),
+    ("--gmm_assign=mode", "gmm_assign"),
     ("--hidden_dims=(0,)", "hidden_dims"), ("--hidden_dims=abc", "hidden_dims"), ("--K=2.5", "K"),
     ("--warm_start_vae=maybe", "warm_start_vae"), ("--device=tpu", "device"), ("--n_data=0", "n_data"),
     ("--tsne_points=-5", "tsne_points"), ("--prior_var_floor=0", "prior_var_floor"),
