@@ -186,7 +186,15 @@ def pick_device(name):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise SettingError(f"setting device={name!r}: CUDA is not available here; use --device=cpu or auto")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SettingError(f"setting device={name!r}: not a device name; use 'auto', 'cpu', 'cuda' "
+                           "or 'cuda:N'") from None
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise SettingError(f"setting device={name!r}: this machine has {torch.cuda.device_count()} CUDA "
+                           f"device(s), numbered from 0; use --device=cuda:0 or auto")
+    return device
 
 
 def write_atomic(path, write):
@@ -535,8 +543,16 @@ def plot_latents(dir_name, it, z, labels, cfg):
                     tool.plot_latent(z2, None if labels is None else labels[sel], title))
 
 
+# The value that gives the behaviour of main.py before each of these settings existed: a
+# config.json saved then lacks the key, and its run is read as having used this value.
+BEFORE_SETTING_EXISTED = {"data_path": "", "label_path": "", "model": "vae_gmm", "serket_dir": "",
+                          "mlda_weight": 200.0, "mlda_iter": 100, "mlda_alpha": 1.0, "mlda_beta": 1.0,
+                          "mm_iter": 100, "mm_gamma": 1.0, "architecture": "dense", "w_dim": 10,
+                          "gmm_assign": "sample"}
+
+
 def load_run_config(model_dir):
-    """The settings a run in model_dir was made with (its config.json)."""
+    """The settings a run in model_dir was made with (its config.json; see BEFORE_SETTING_EXISTED)."""
     path = os.path.join(model_dir, "config.json")
     if not os.path.exists(path):
         raise SettingError(f"no run in {model_dir!r}: config.json is missing; train first")
@@ -544,7 +560,7 @@ def load_run_config(model_dir):
     def read(p):
         with open(p) as f:
             return json.load(f)
-    return load_file(path, read)
+    return {**BEFORE_SETTING_EXISTED, **load_file(path, read)}
 
 
 def decode_from_gmm_param(iteration, decode_k, sample_num, model_dir, device=None):

@@ -2,6 +2,7 @@
 
     python bench/accuracy.py --data_root=../shared/data                     # everything (hours on a CPU)
     python bench/accuracy.py --data_root=../shared/data --n_data=10000 --recipes=default
+    python bench/accuracy.py --data_root=../shared/data --n_data=70000 --recipes=default --device=cuda
 
 For every recipe, data size and seed it runs main.py's train_model and records round 0
 (the VAE alone, then the GMM: the two-stage baseline) and the last round (mutual
@@ -16,7 +17,9 @@ main.py's defaults before this benchmark chose any (bench/common.PREVIOUS_DEFAUL
 epochs, W0 = 0.55 I, nu0 = D, alpha0 = 0.3, a new VAE and a GMM started from the prior
 every round, 2 rounds, 100 sweeps, sampled classes) with its defects fixed.
 Results go to model/bench_accuracy/results.json (rows of earlier runs of other recipes,
-sizes or seeds are kept) and the table to model/bench_accuracy/table.md.
+sizes or seeds are kept) and the table to model/bench_accuracy/table.md. Seeds can run as
+parallel processes, each with its own --out folder; --merge then copies their rows into
+model/bench_accuracy and prints the table. Every row records the device it ran on.
 """
 import argparse
 import json
@@ -53,45 +56,63 @@ def sklearn_gmm(z, labels, K, seed):
     return {**tool.cluster_scores(labels, classes), "seconds": round(time.time() - start, 1)}
 
 
-def run(recipe, n_data, seed, images, labels, rounds):
+def device_name(device):
+    """'cpu', or the GPU's name for a CUDA device (recorded with every result)."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
+def run(recipe, n_data, seed, images, labels, rounds, device, out_root):
     """One pipeline run; returns a result dict with round 0, the last round and sklearn's GMM."""
     cfg = main.parse_settings(RECIPES[recipe] + [f"--seed={seed}", "--tsne_points=0", f"--n_data={n_data}",
                                                  f"--mutual_iteration={rounds}"])
     cfg["x_dim"] = images.shape[1]
-    out = f"{OUT}/{recipe}_{n_data}_s{seed}"
+    out = f"{out_root}/{recipe}_{n_data}_s{seed}"
     shutil.rmtree(out, ignore_errors=True)
-    train_loader, all_loader = main.make_loaders(images, cfg, torch.device("cpu"))
+    train_loader, all_loader = main.make_loaders(images, cfg, device)
     rows = main.train_model(cfg["mutual_iteration"], out, train_loader, all_loader, labels, cfg)
     pick = lambda r: {k: r[k] for k in ("acc", "nmi", "ari", "elbo", "seconds")}  # noqa: E731
     total = round(sum(r["seconds"] for r in rows), 1)
-    result = {"recipe": recipe, "n_data": n_data, "seed": seed, "rounds": rounds,
+    result = {"recipe": recipe, "n_data": n_data, "seed": seed, "rounds": rounds, "device": device_name(device),
               "round0": pick(rows[0]), "last": {**pick(rows[-1]), "seconds": total},
               "sklearn_gmm": sklearn_gmm(np.load(f"{out}/npy/z_0.npy"), labels, cfg["K"], seed)}
     print(json.dumps(result), flush=True)
     return result
 
 
+def groups(results, n_data):
+    """(recipe, device) pairs with rows of size n_data: recipes in RECIPES order, the CPU first."""
+    pairs = {(r["recipe"], r.get("device", "cpu")) for r in results if r["n_data"] == n_data}
+    return sorted(pairs, key=lambda p: (list(RECIPES).index(p[0]), p[1] != "cpu", p[1]))
+
+
 def table(results):
     """Markdown table: median [min, max] over seeds of every recipe, size and stage."""
-    lines = ["| data | recipe | stage | seeds | ACC | NMI | ARI | ELBO | seconds |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| data | recipe | device | stage | seeds | ACC | NMI | ARI | ELBO | seconds |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     stages = (("round0", "round 0: VAE, then GMM"), ("sklearn_gmm", "sklearn GMM on round-0 latents"),
               ("last", "last round: mutual learning"))
     for n_data in sorted({r["n_data"] for r in results}):
-        for recipe in RECIPES:
-            rs = [r for r in results if r["n_data"] == n_data and r["recipe"] == recipe]
-            if not rs:
-                continue
+        for recipe, device in groups(results, n_data):
+            rs = [r for r in results if r["n_data"] == n_data and r["recipe"] == recipe
+                  and r.get("device", "cpu") == device]
             for key, name in stages:
                 cell = lambda m, d=3: spread([r[key][m] for r in rs], d) if all(  # noqa: E731
                     r[key].get(m, "") != "" for r in rs) else ""
                 label = name if key != "last" else (f"round {rs[0]['rounds'] - 1}: mutual learning "
                                                     "(seconds: all rounds)")
-                lines.append(f"| {n_data} | {recipe} | {label} | {len(rs)} | {cell('acc')} | {cell('nmi')} | "
-                             f"{cell('ari')} | {cell('elbo', 1)} | {cell('seconds', 0)} |")
+                lines.append(f"| {n_data} | {recipe} | {device} | {label} | {len(rs)} | {cell('acc')} | "
+                             f"{cell('nmi')} | {cell('ari')} | {cell('elbo', 1)} | {cell('seconds', 0)} |")
             wins = sum(r["last"]["acc"] > r["round0"]["acc"] for r in rs)
-            lines.append(f"| {n_data} | {recipe} | last round ACC > round 0 ACC | {wins}/{len(rs)} | | | | | |")
+            lines.append(f"| {n_data} | {recipe} | {device} | last round ACC > round 0 ACC | {wins}/{len(rs)} "
+                         "| | | | | |")
     return "\n".join(lines)
+
+
+def merge(results, new):
+    """results with the rows of new added; a new row replaces one of the same recipe, size, seed, device."""
+    key = lambda r: (r["recipe"], r["n_data"], r["seed"], r.get("device", "cpu"))  # noqa: E731
+    keys = {key(r) for r in new}
+    return [r for r in results if key(r) not in keys] + list(new)
 
 
 def main_bench():
@@ -101,14 +122,28 @@ def main_bench():
     p.add_argument("--n_data", default="10000,70000", help="data sizes, comma separated")
     p.add_argument("--recipes", default=",".join(RECIPES), help="comma separated names of RECIPES")
     p.add_argument("--rounds", type=int, default=0, help="mutual_iteration; 0: each recipe's default")
+    p.add_argument("--device", default="auto", help="'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'")
+    p.add_argument("--out", default=OUT, help="folder of the runs and results.json (one per parallel process)")
+    p.add_argument("--merge", default="", help="comma separated --out folders whose rows to copy into "
+                   f"{OUT}; runs nothing")
     p.add_argument("--table_only", action="store_true", help="print the table of the saved results, run nothing")
     args = p.parse_args()
     recipes = args.recipes.split(",")
     if not set(recipes) <= set(RECIPES):
         p.error(f"--recipes: choose among {', '.join(RECIPES)}")
     seeds, sizes = [int(s) for s in args.seeds.split(",")], [int(n) for n in args.n_data.split(",")]
-    results = load_results(OUT)
-    for n_data in [] if args.table_only else sizes:
+    try:
+        device = main.pick_device(args.device)
+    except main.SettingError as err:
+        p.error(f"--device: {err}")
+    results = load_results(args.out)
+    merged = [r for folder in filter(None, args.merge.split(",")) for r in load_results(folder)]
+    if args.merge:
+        if not merged:
+            p.error(f"--merge: no results.json rows in {args.merge}")
+        results = merge(load_results(OUT), merged)
+        save_results(OUT, results)
+    for n_data in [] if args.table_only or args.merge else sizes:
         images, labels = tool.load_mnist(args.data_root, n_data)
         if len(images) != n_data:
             sys.exit(f"bench/accuracy.py: only {len(images)} images were loaded, not {n_data}; "
@@ -116,12 +151,12 @@ def main_bench():
         for recipe in recipes:
             rounds = args.rounds or main.parse_settings(RECIPES[recipe])["mutual_iteration"]
             for seed in seeds:
-                new = run(recipe, n_data, seed, images, labels, rounds)
-                results = [r for r in results if (r["recipe"], r["n_data"], r["seed"]) != (recipe, n_data, seed)]
-                save_results(OUT, results + [new])
-                results.append(new)
+                results = merge(results, [run(recipe, n_data, seed, images, labels, rounds, device, args.out)])
+                save_results(args.out, results)
     text = table(results)
-    with open(f"{OUT}/table.md", "w") as f:
+    out = OUT if args.merge else args.out
+    os.makedirs(out, exist_ok=True)
+    with open(f"{out}/table.md", "w") as f:
         f.write(text + "\n")
     print("\n" + text)
 

@@ -98,6 +98,13 @@ def test_bad_settings_name_the_setting(arg, names):
         main.parse_settings([arg])
 
 
+@pytest.mark.parametrize("name", ["cuda:abc", "cuda:99"])
+def test_missing_or_malformed_cuda_device_names_the_setting(name):
+    """Without CUDA: 'not available'; with it: a bad index or name. Never torch's own error."""
+    with pytest.raises(main.SettingError, match="device="):
+        main.pick_device(name)
+
+
 def test_overrides_are_typed():
     cfg = main.parse_settings(["--mutual_iteration=5", "--hidden_dims=(500,500)", "--lr=1", "--send=sample",
                                "--warm_start_gmm=True", "--hidden_dims=128"])
@@ -174,6 +181,25 @@ def test_resume_with_other_settings_stops(tiny_run, tiny_mnist):
     proc = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=a", *TINY, "--resume=True", "--alpha=2")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "alpha" in proc.stderr and "differs" in proc.stderr
+
+
+def test_run_saved_before_a_setting_existed_resumes_with_its_old_behaviour(tiny_run, tiny_mnist):
+    """A config.json without gmm_assign (runs from before it existed sent sampled classes)."""
+    import shutil
+    cwd, _ = tiny_run
+    shutil.copytree(cwd / "model" / "a", cwd / "model" / "old")
+    cfg = json.loads((cwd / "model/old/config.json").read_text())
+    del cfg["gmm_assign"]
+    (cwd / "model/old/config.json").write_text(json.dumps(cfg))
+    (cwd / "model/old/metrics.csv").write_text(
+        "\n".join((cwd / "model/a/metrics.csv").read_text().splitlines()[:2]) + "\n")
+    proc = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=old", *TINY, "--resume=True")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "gmm_assign='argmax'" in proc.stderr and "'sample'" in proc.stderr
+    proc = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=old", *TINY, "--resume=True",
+                    "--gmm_assign=sample")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(read_metrics(cwd / "model/old/metrics.csv")) == 2
 
 
 def test_corrupt_checkpoint_names_the_file(tiny_run, tiny_mnist):
