@@ -136,13 +136,14 @@ def main_bench():
         device = main.pick_device(args.device)
     except main.SettingError as err:
         p.error(f"--device: {err}")
-    results = load_results(args.out)
-    merged = [r for folder in filter(None, args.merge.split(",")) for r in load_results(folder)]
+    out = OUT if args.merge else args.out
+    results = load_results(out)
     if args.merge:
-        if not merged:
+        rows = [r for folder in filter(None, args.merge.split(",")) for r in load_results(folder)]
+        if not rows:
             p.error(f"--merge: no results.json rows in {args.merge}")
-        results = merge(load_results(OUT), merged)
-        save_results(OUT, results)
+        results = merge(results, rows)
+        save_results(out, results)
     for n_data in [] if args.table_only or args.merge else sizes:
         images, labels = tool.load_mnist(args.data_root, n_data)
         if len(images) != n_data:
@@ -151,10 +152,9 @@ def main_bench():
         for recipe in recipes:
             rounds = args.rounds or main.parse_settings(RECIPES[recipe])["mutual_iteration"]
             for seed in seeds:
-                results = merge(results, [run(recipe, n_data, seed, images, labels, rounds, device, args.out)])
-                save_results(args.out, results)
+                results = merge(results, [run(recipe, n_data, seed, images, labels, rounds, device, out)])
+                save_results(out, results)
     text = table(results)
-    out = OUT if args.merge else args.out
     os.makedirs(out, exist_ok=True)
     with open(f"{out}/table.md", "w") as f:
         f.write(text + "\n")
