@@ -10,8 +10,9 @@ learning): ACC, NMI, ARI, ELBO and seconds. A second baseline runs on the same r
 latents: sklearn's GaussianMixture (full covariance, n_init=5 k-means starts, the fit with
 the highest likelihood kept). Labels only score; nothing is selected with them.
 
-Recipes: "default" is main.py's defaults; "long_chain" the defaults they replaced (100
-Gibbs sweeps per round, the last sample reported and sent, 4 rounds); "previous" is
+Recipes: "default" is main.py's defaults (conv VAE, 1 Gibbs sweep per round, 6 rounds);
+"dense" the defaults they replaced (the dense 784-256-12 VAE, 2 sweeps); "long_chain" the
+defaults before those (dense, 100 sweeps, the last sample reported and sent, 4 rounds); "previous" is
 main.py's defaults before this benchmark chose any (bench/common.PREVIOUS_DEFAULTS);
 "original" is the original repository's hyperparameters (784-256-12, batch 10, 100
 epochs, W0 = 0.55 I, nu0 = D, alpha0 = 0.3, a new VAE and a GMM started from the prior
@@ -38,9 +39,10 @@ from common import PREVIOUS_DEFAULTS, load_results, save_results, spread  # noqa
 
 RECIPES = {
     "default": [],
-    "long_chain": ["--gmm_iter=100", "--gmm_assign=sample", "--mutual_iteration=4"],
+    "dense": ["--architecture=dense", "--gmm_iter=2"],
+    "long_chain": ["--architecture=dense", "--gmm_iter=100", "--gmm_assign=sample", "--mutual_iteration=4"],
     "previous": PREVIOUS_DEFAULTS,
-    "original": ["--hidden_dims=256", "--latent_dim=12", "--batch_size=10", "--vae_epochs=100",
+    "original": ["--architecture=dense", "--hidden_dims=256", "--latent_dim=12", "--batch_size=10", "--vae_epochs=100",
                  "--gmm_W0=0.55", "--gmm_nu0=12", "--gmm_alpha0=0.3", "--gmm_init=prior",
                  "--warm_start_vae=False", "--warm_start_gmm=False", "--mutual_iteration=2",
                  "--gmm_iter=100", "--gmm_assign=sample"],
@@ -61,15 +63,20 @@ def device_name(device):
     return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
-def run(recipe, n_data, seed, images, labels, rounds, device, out_root):
-    """One pipeline run; returns a result dict with round 0, the last round and sklearn's GMM."""
+def run(recipe, n_data, seed, images, labels, rounds, device, out_root, resume=False):
+    """One pipeline run; returns a result dict with round 0, the last round and sklearn's GMM.
+
+    resume: continue a run of the same settings found in its folder after its last complete
+    round (main.py's --resume), instead of starting it again."""
     cfg = main.parse_settings(RECIPES[recipe] + [f"--seed={seed}", "--tsne_points=0", f"--n_data={n_data}",
                                                  f"--mutual_iteration={rounds}"])
     cfg["x_dim"] = images.shape[1]
     out = f"{out_root}/{recipe}_{n_data}_s{seed}"
-    shutil.rmtree(out, ignore_errors=True)
+    resume = resume and os.path.exists(f"{out}/metrics.csv")
+    if not resume:
+        shutil.rmtree(out, ignore_errors=True)
     train_loader, all_loader = main.make_loaders(images, cfg, device)
-    rows = main.train_model(cfg["mutual_iteration"], out, train_loader, all_loader, labels, cfg)
+    rows = main.train_model(cfg["mutual_iteration"], out, train_loader, all_loader, labels, cfg, resume=resume)
     pick = lambda r: {k: r[k] for k in ("acc", "nmi", "ari", "elbo", "seconds")}  # noqa: E731
     total = round(sum(r["seconds"] for r in rows), 1)
     result = {"recipe": recipe, "n_data": n_data, "seed": seed, "rounds": rounds, "device": device_name(device),
@@ -126,6 +133,8 @@ def main_bench():
     p.add_argument("--out", default=OUT, help="folder of the runs and results.json (one per parallel process)")
     p.add_argument("--merge", default="", help="comma separated --out folders whose rows to copy into "
                    f"{OUT}; runs nothing")
+    p.add_argument("--resume", action="store_true", help="continue runs stopped part-way (their folders "
+                   "under --out) after their last complete round, instead of starting them again")
     p.add_argument("--table_only", action="store_true", help="print the table of the saved results, run nothing")
     args = p.parse_args()
     recipes = args.recipes.split(",")
@@ -152,7 +161,8 @@ def main_bench():
         for recipe in recipes:
             rounds = args.rounds or main.parse_settings(RECIPES[recipe])["mutual_iteration"]
             for seed in seeds:
-                results = merge(results, [run(recipe, n_data, seed, images, labels, rounds, device, out)])
+                results = merge(results, [run(recipe, n_data, seed, images, labels, rounds, device, out,
+                                              args.resume)])
                 save_results(out, results)
     text = table(results)
     os.makedirs(out, exist_ok=True)

@@ -81,7 +81,7 @@ def test_main_on_user_data_without_labels_and_non_square(tmp_path):
     centres = rng.random((3, 10))
     x = np.clip(np.repeat(centres, 30, axis=0) + 0.05 * rng.standard_normal((90, 10)), 0, 1)
     data = write(tmp_path / "data.txt", x)
-    proc = run_main(tmp_path, f"--data_path={data}", "--dir_name=u", *TINY)
+    proc = run_main(tmp_path, f"--data_path={data}", "--dir_name=u", "--architecture=dense", *TINY)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "no labels" in proc.stdout and "not a square number" in proc.stdout
     header = (tmp_path / "model/u/metrics.csv").read_text().splitlines()
@@ -89,6 +89,14 @@ def test_main_on_user_data_without_labels_and_non_square(tmp_path):
     assert not (tmp_path / "model/u/graph/acc_0.png").exists()
     assert not (tmp_path / "model/u/recon").exists()
     assert (tmp_path / "model/u/graph/gause_I1k0.png").is_file()
+
+
+def test_default_conv_vae_on_non_square_data_says_to_use_dense(tmp_path):
+    x = np.random.default_rng(2).random((30, 10))
+    proc = run_main(tmp_path, f"--data_path={write(tmp_path / 'd.npy', x)}", *TINY)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "architecture='conv'" in proc.stderr and "--architecture=dense" in proc.stderr
 
 
 def test_main_on_user_images_with_labels(tmp_path):
