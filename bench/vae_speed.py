@@ -1,6 +1,6 @@
 """VAE training throughput (images per second) with main.py's default network and batch size.
 
-    python bench/vae_speed.py --data_root=../shared/data [--device=cuda] [--architecture=conv]
+    python bench/vae_speed.py --data_root=../shared/data [--device=cuda] [--architecture=dense]
 
 Trains the default VAE on the first --n_data MNIST images for --epochs epochs (prior
 N(0, I), as in round 0) and prints the median over epochs of images per second; the
@@ -26,7 +26,7 @@ def main_bench():
     p.add_argument("--n_data", type=int, default=10000)
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--device", default="auto")
-    p.add_argument("--architecture", default="dense")
+    p.add_argument("--architecture", default=main.SETTINGS["architecture"])
     args = p.parse_args()
     cfg = main.parse_settings([f"--n_data={args.n_data}", f"--architecture={args.architecture}"])
     device = main.pick_device(args.device)
