@@ -28,17 +28,19 @@ def main_bench():
     try:
         cfg = main.load_run_config(args.run)
         _, labels, _ = main.load_data(cfg)
-    except main.SettingError as err:
+        rounds = len(main.read_metrics(args.run))  # complete rounds, as --generate counts them
+    except (main.SettingError, main.RunError) as err:
         sys.exit(f"gmm_starts.py: {err}")
     if labels is None:
         sys.exit("gmm_starts.py: the run's data has no labels, so there is nothing to score")
-    saved = sorted(int(f[2:-4]) for f in os.listdir(os.path.join(args.run, "npy"))
-                   if f.startswith("z_") and f.endswith(".npy"))
     for r in (int(s) for s in args.rounds.split(",")):
-        r = saved[-1] if r == -1 and saved else r
-        if r not in saved:
-            sys.exit(f"gmm_starts.py: {args.run} has no latents of round {r}: use --rounds from {saved}")
-        z = np.load(os.path.join(args.run, "npy", f"z_{r}.npy"))
+        r = rounds - 1 if r == -1 else r
+        if not 0 <= r < rounds:
+            sys.exit(f"gmm_starts.py: {args.run} has no round {r}: use --rounds from 0-{rounds - 1}")
+        try:
+            z = main.load_file(f"{args.run}/npy/z_{r}.npy", np.load)
+        except main.RunError as err:
+            sys.exit(f"gmm_starts.py: {err}")
         print(f"round {r}: chain, GMM log joint, ACC, NMI")
         for s in range(args.starts):
             gmm = gmm_module.fit_gibbs(z, cfg["K"], cfg["gmm_iter"], np.random.default_rng([cfg["seed"], r, s]),
