@@ -328,3 +328,27 @@ def test_tensorboard_without_the_package_names_the_fix(monkeypatch):
     with pytest.raises(main.SettingError, match="tensorboard=True needs the tensorboard package: pip install"):
         main.tensorboard_writer({**main.SETTINGS, "tensorboard": True})
     assert main.tensorboard_writer(dict(main.SETTINGS)) is None
+
+
+def test_vae_epochs_zero_keeps_the_images_per_round_fixed():
+    cfg = main.parse_settings([])
+    assert cfg["vae_epochs"] == 0
+    epochs = lambda c, n: main.resolve_epochs(c, n)["vae_epochs"]  # noqa: E731
+    assert epochs(cfg, 10000) == 150 and epochs(cfg, 70000) == 21 and epochs(cfg, 10**9) == 1
+    assert epochs(main.parse_settings(["--vae_epochs=7"]), 70000) == 7
+
+
+def test_resolved_epochs_are_trained_saved_and_resumed(tmp_path, monkeypatch):
+    import torch
+    monkeypatch.setattr(main, "IMAGES_PER_ROUND", 180)  # 3 epochs of the 60 points below
+    images = torch.rand(60, 16, generator=torch.Generator().manual_seed(0))
+    cfg = main.parse_settings(["--architecture=dense", "--hidden_dims=8", "--latent_dim=2", "--batch_size=20",
+                               "--K=2", "--gmm_init=kmeans", "--tsne_points=0", "--data_path=x.npy",
+                               "--device=cpu"])
+    cfg["x_dim"] = 16
+    out = str(tmp_path / "run")
+    main.train_model(1, out, *main.make_loaders(images, cfg, torch.device("cpu")), cfg=cfg)
+    assert json.loads((tmp_path / "run/config.json").read_text())["vae_epochs"] == 3
+    assert len(np.load(tmp_path / "run/npy/loss_0.npy")) == 3
+    rows = main.train_model(2, out, *main.make_loaders(images, cfg, torch.device("cpu")), cfg=cfg, resume=True)
+    assert len(rows) == 2 and len(np.load(tmp_path / "run/npy/loss_1.npy")) == 3
