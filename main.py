@@ -309,8 +309,8 @@ def train_model(mutual_iteration, dir_name, train_loader, all_loader, labels=Non
         row["seconds"] = round(time.time() - start, 1)
         save_round(dir_name, it, run, train_loader, z, gmm)
         save_upper_modules(dir_name, it, upper)
-        plot_round(dir_name, it, z, labels, gmm, run["elbo_curves"], cfg)
         run["rows"].append(row)
+        plot_round(dir_name, it, z, labels, gmm, run["elbo_curves"], cfg, run["rows"])
         save_metrics(dir_name, run["rows"])  # last: a round is complete once its row is here
         log_round(writer, it, row, {"vae/elbo_per_epoch": (run["elbo_curves"][it], cfg["vae_epochs"]),
                                     **{f"{name}/{k}_per_sweep": (v, len(v))
@@ -532,11 +532,12 @@ def save_metrics(dir_name, rows):
     save_text(f"{dir_name}/metrics.csv", out.getvalue())
 
 
-def plot_round(dir_name, it, z, labels, gmm, elbo_curves, cfg):
-    """ELBO curves, ACC per sweep, t-SNE and PCA of the latents of round it."""
+def plot_round(dir_name, it, z, labels, gmm, elbo_curves, cfg, rows):
+    """ELBO curves, ACC per sweep and per round (rows: metrics so far), t-SNE and PCA of round it."""
     save_figure(f"{dir_name}/graph/vae_loss_{it}.png", tool.plot_elbo(elbo_curves))
     if labels is not None:
         save_figure(f"{dir_name}/graph/acc_{it}.png", tool.plot_acc(gmm.history, it))
+        save_figure(f"{dir_name}/graph/scores.png", tool.plot_rounds(rows))
     plot_latents(dir_name, it, z, labels, cfg)
 
 

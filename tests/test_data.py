@@ -87,6 +87,7 @@ def test_main_on_user_data_without_labels_and_non_square(tmp_path):
     header = (tmp_path / "model/u/metrics.csv").read_text().splitlines()
     assert header[0] == "round,elbo,acc,nmi,ari,seconds" and header[1].split(",")[2:5] == ["", "", ""]
     assert not (tmp_path / "model/u/graph/acc_0.png").exists()
+    assert not (tmp_path / "model/u/graph/scores.png").exists()
     assert not (tmp_path / "model/u/recon").exists()
     assert (tmp_path / "model/u/graph/gause_I1k0.png").is_file()
 

@@ -42,6 +42,7 @@ def test_smoke_run_writes_every_output(tiny_run):
             assert (d / "npy" / f"{name}_{it}.npy").is_file(), name
         for name in ("vae_loss", "acc", "z_tsne", "z_pca"):
             assert (d / "graph" / f"{name}_{it}.png").is_file(), name
+    assert (d / "graph" / "scores.png").is_file()
     for k in range(10):
         assert (d / "recon" / f"manual_{k}.png").is_file()
         assert (d / "graph" / f"gause_I1k{k}.png").is_file()
