@@ -223,24 +223,33 @@ def plot_elbo(curves, names=None):
     return fig
 
 
+def plot_score_lines(x, scores, marker):
+    """Figure and axes with ACC, NMI and ARI (scores: {'acc': values, ...}) against integer x.
+
+    The x axis spans x with integer ticks, so a single value still gets a tick.
+    """
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in ("acc", "nmi", "ari"):
+        ax.plot(x, scores[name], marker=marker, label=name.upper())
+    ax.set_xlim(x[0] - 0.5, x[-1] + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return fig, ax
+
+
 def plot_acc(history, it, xlabel="Gibbs sweep"):
     """ACC (and NMI, ARI) per Gibbs sweep of one round (or per epoch of the GMVAE).
 
     Up to 20 sweeps a marker shows every value, so a round of one sweep (the default) is a
     point, not an invisible line of length zero.
     """
-    fig, ax = plt.subplots(figsize=(6, 4))
     n = len(history["acc"])
-    for name in ("acc", "nmi", "ari"):
-        ax.plot(np.arange(1, n + 1), history[name], marker="o" if n <= 20 else None, label=name.upper())
-    ax.set_xlim(0.5, n + 0.5)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    fig, ax = plot_score_lines(np.arange(1, n + 1), history, "o" if n <= 20 else None)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("score")
     ax.set_ylim(0, 1)
     ax.set_title(f"round {it}: final ACC {history['acc'][-1]:.3f}")
-    ax.legend()
-    ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 
@@ -251,18 +260,12 @@ def plot_rounds(rows):
     Round 0 is the VAE alone, then the GMM (the two-stage baseline); the later rounds are
     mutual learning, so the curve shows what it adds. The y axis fits the scores.
     """
-    fig, ax = plt.subplots(figsize=(6, 4))
     rounds = [row["round"] for row in rows]
-    for name in ("acc", "nmi", "ari"):
-        ax.plot(rounds, [row[name] for row in rows], marker="o", label=name.upper())
-    ax.set_xlim(rounds[0] - 0.5, rounds[-1] + 0.5)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    fig, ax = plot_score_lines(rounds, {k: [row[k] for row in rows] for k in ("acc", "nmi", "ari")}, "o")
     ax.set_xlabel("round (0: VAE, then GMM; later: mutual learning)")
     ax.set_ylabel("score after the round's last sweep")
     ax.set_title(f"ACC {rows[0]['acc']:.3f} in round {rounds[0]}"
                  + (f", {rows[-1]['acc']:.3f} in round {rounds[-1]}" if len(rows) > 1 else ""))
-    ax.legend()
-    ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 
