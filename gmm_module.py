@@ -216,32 +216,44 @@ def initial_classes(x, K, rng, init, n_init=10, tsne_max=10000):
     """Starting assignments (N,) of the first chain, chosen without labels.
 
     'kmeans': k-means++ with n_init restarts, the lowest inertia kept.
-    'tsne': a 2-D t-SNE of x clustered by a full-covariance GMM (EM, n_init restarts, the
-    highest likelihood kept), as N2D (McConville et al. 2020) clusters a manifold
-    embedding of auto-encoder latents; the Gibbs chain then runs on x itself. Above
-    tsne_max points the map is made of a random subset of tsne_max points, and every
-    other point joins the class whose Gaussian (fitted in x to the subset's classes)
-    gives it the highest density, as t-SNE cannot place new points.
+    'tsne': tsne_classes below (a GMM of a 2-D t-SNE map of x).
     'prior': uniformly random assignments, as a chain started from the prior.
     """
     if init == "prior":
         return rng.integers(0, K, size=x.shape[0])
-    seed = int(rng.integers(2**31 - 1))
     if init == "tsne":
-        from sklearn.manifold import TSNE
-        from sklearn.mixture import GaussianMixture
-        subset = (np.sort(rng.choice(len(x), tsne_max, replace=False)) if len(x) > tsne_max
-                  else np.arange(len(x)))
-        e = TSNE(2, init="pca", random_state=seed,
-                 perplexity=min(30.0, len(subset) - 1.0)).fit_transform(x[subset])
-        sub_classes = GaussianMixture(K, n_init=n_init, random_state=seed).fit(e).predict(e)
-        if len(subset) == len(x):
-            return sub_classes
-        classes = gaussian_classes(x, x[subset], sub_classes, K)
-        classes[subset] = sub_classes
-        return classes
+        return tsne_classes(x, K, rng, n_init, tsne_max)[0]
     from sklearn.cluster import KMeans
-    return KMeans(K, n_init=n_init, random_state=seed).fit_predict(x)
+    return KMeans(K, n_init=n_init, random_state=int(rng.integers(2**31 - 1))).fit_predict(x)
+
+
+def tsne_classes(x, K, rng, n_init=10, tsne_max=10000):
+    """Classes (N,) and map probabilities (N, K) from a 2-D t-SNE map of x (N, D).
+
+    The map is clustered by a full-covariance GMM (EM, n_init restarts, the highest
+    likelihood kept), as N2D (McConville et al. 2020) clusters a manifold embedding of
+    auto-encoder latents; the Gibbs chain then runs on x itself. The probabilities are that
+    GMM's posterior p(k | map point). Above tsne_max points the map is made of a random
+    subset of tsne_max points; every other point joins the class whose Gaussian (fitted in
+    x to the subset's classes) gives it the highest density, as t-SNE cannot place new
+    points, and its map probabilities are uniform (1/K): the map says nothing about it.
+    """
+    from sklearn.manifold import TSNE
+    from sklearn.mixture import GaussianMixture
+    seed = int(rng.integers(2**31 - 1))
+    subset = (np.sort(rng.choice(len(x), tsne_max, replace=False)) if len(x) > tsne_max
+              else np.arange(len(x)))
+    e = TSNE(2, init="pca", random_state=seed,
+             perplexity=min(30.0, len(subset) - 1.0)).fit_transform(x[subset])
+    map_gmm = GaussianMixture(K, n_init=n_init, random_state=seed).fit(e)
+    sub_classes = map_gmm.predict(e)
+    prob = np.full((len(x), K), 1.0 / K)
+    prob[subset] = map_gmm.predict_proba(e)
+    if len(subset) == len(x):
+        return sub_classes, prob
+    classes = gaussian_classes(x, x[subset], sub_classes, K)
+    classes[subset] = sub_classes
+    return classes, prob
 
 
 def gaussian_classes(x, x_fit, fit_classes, K):
@@ -263,17 +275,40 @@ def gaussian_classes(x, x_fit, fit_classes, K):
     return log_p.argmax(axis=1)
 
 
-def align_classes(classes, reference, K):
-    """Relabel classes (N,) so they agree best with reference (N,): the permutation of
-    0..K-1 that maximises the number of points whose two labels match (Hungarian
-    algorithm on the K x K contingency table). Only cluster names change."""
+def class_renaming(classes, reference, K):
+    """The renaming (K,) of cluster names 0..K-1 that makes classes (N,) agree best with
+    reference (N,): new name of cluster j = rename[j], the permutation that maximises the
+    number of points whose two labels match (Hungarian algorithm on the K x K contingency
+    table)."""
     from scipy.optimize import linear_sum_assignment
     overlap = np.zeros((K, K), dtype=np.int64)
     np.add.at(overlap, (classes, reference), 1)
     rows, cols = linear_sum_assignment(-overlap)
     rename = np.empty(K, dtype=np.int64)
     rename[rows] = cols
-    return rename[classes]
+    return rename
+
+
+def align_classes(classes, reference, K):
+    """classes (N,) relabelled by class_renaming to agree best with reference (N,).
+    Only cluster names change."""
+    return class_renaming(classes, reference, K)[classes]
+
+
+def start_chain(x, K, rng, init, align_to=None):
+    """Classes (N,) a new chain starts from, and the t-SNE map's probabilities (N, K) of
+    tsne_classes (None unless init='tsne'). With align_to (N,) the clusters are renamed to
+    agree with it (class_renaming), the columns of the probabilities with them."""
+    map_prob = None
+    if init == "tsne":
+        classes, map_prob = tsne_classes(x, K, rng)
+    else:
+        classes = initial_classes(x, K, rng, init)
+    if align_to is not None:
+        rename = class_renaming(classes, align_to, K)
+        classes = rename[classes]
+        map_prob = None if map_prob is None else map_prob[:, np.argsort(rename)]
+    return classes, map_prob
 
 
 def point_messages(state, classes):
@@ -284,7 +319,7 @@ def point_messages(state, classes):
 
 
 def fit_gibbs(x, K, n_sweeps, rng, prior=None, init="kmeans", classes=None, labels=None,
-              progress=None, bias=None, align_to=None, assign="argmax"):
+              progress=None, bias=None, align_to=None, assign="argmax", map_bias=False):
     """Run n_sweeps blocked Gibbs sweeps on latents x (N, D); returns a GMMResult.
 
     classes: (N,) assignments to start from (a warm start); otherwise `init` chooses, and
@@ -296,6 +331,9 @@ def fit_gibbs(x, K, n_sweeps, rng, prior=None, init="kmeans", classes=None, labe
     progress: optional callable wrapping range(n_sweeps) (e.g. tqdm).
     assign: the classes reported and sent back: 'argmax' gives each point its most probable
     cluster under the last sweep's parameters (less noisy), 'sample' the last sampled c.
+    map_bias: with init='tsne' and no classes given, the t-SNE map's probabilities
+    (tsne_classes) multiply the assignment probabilities in every sweep, like bias: a point
+    the Gaussians in x leave in doubt goes where the map puts it, and the reverse.
     """
     if assign not in ("argmax", "sample"):
         raise ValueError(f"assign must be 'argmax' or 'sample', got {assign!r}")
@@ -306,9 +344,9 @@ def fit_gibbs(x, K, n_sweeps, rng, prior=None, init="kmeans", classes=None, labe
     prior = GMMPrior(prior.alpha0, prior.beta0, prior.nu0, prior.m0 - shift, prior.W0)
     q = quadratic_features(x)
     if classes is None:
-        classes = initial_classes(x, K, rng, init)
-        if align_to is not None:
-            classes = align_classes(classes, align_to, K)
+        classes, map_prob = start_chain(x, K, rng, init, align_to)
+        if map_bias and map_prob is not None:
+            bias = map_prob if bias is None else bias * map_prob
     state = sample_parameters(prior, *sufficient_stats(classes, K, x, q), rng)
     history = {"log_joint": []}
     if labels is not None:

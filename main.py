@@ -27,6 +27,7 @@ gmm_alpha0 = 1e5           # Dirichlet concentration of the mixing weights (1e5 
 gmm_beta0 = 1.0            # prior precision scale of the cluster means
 gmm_nu0 = 100.0            # Wishart degrees of freedom (pseudo-points of the covariances); 0 means latent_dim + 2
 gmm_W0 = 0.0               # Wishart scale; 0 adapts to the latents (see gmm_module), s > 0 means s * I
+gmm_map_bias = True        # gmm_init="tsne": the t-SNE map's cluster probabilities multiply the sweeps' assignment probabilities
 gmm_assign = "argmax"      # classes the GMM reports and sends: "argmax" of the last sweep's probabilities, or "sample"
 warm_start_vae = True      # keep training the same VAE across rounds (False: a new VAE each round)
 warm_start_gmm = False     # True: start each round's chain from the last round's assignments; False: from gmm_init
@@ -298,7 +299,7 @@ def train_model(mutual_iteration, dir_name, train_loader, all_loader, labels=Non
             z, cfg["K"], cfg["gmm_iter"], run["rng"], gmm_prior(cfg, z), cfg["gmm_init"],
             run["classes"] if cfg["warm_start_gmm"] else None, labels,
             progress=lambda r: bar(r, f"round {it} GMM sweeps"), bias=run["gmm_bias"],
-            align_to=run["classes"], assign=cfg["gmm_assign"])
+            align_to=run["classes"], assign=cfg["gmm_assign"], map_bias=cfg["gmm_map_bias"])
         run["classes"] = gmm.classes
         run["prior_mu"], run["prior_var"] = gmm_messages(gmm.point_mu, gmm.point_var, cfg, device)
         row = {"round": it, "elbo": elbo, **last_scores(gmm.history)}
@@ -437,8 +438,8 @@ def load_run(dir_name, cfg, n, device, train_loader):
     try:
         run["model"].load_state_dict(ckpt["model"])
         run["optimizer"].load_state_dict(ckpt["optimizer"])
-        run["noise"].set_state(ckpt["noise_rng"])
-        train_loader.generator.set_state(ckpt["shuffle_rng"])
+        run["noise"].set_state(ckpt["noise_rng"].cpu())
+        train_loader.generator.set_state(ckpt["shuffle_rng"].cpu())
         run["rng"].bit_generator.state = json.loads(ckpt["numpy_rng"])
     except (KeyError, RuntimeError, ValueError) as err:
         raise RunError(f"{dir_name}/pth/vae_{it}.pth does not fit this run ({err})") from None
@@ -559,7 +560,7 @@ def plot_latents(dir_name, it, z, labels, cfg):
 BEFORE_SETTING_EXISTED = {"data_path": "", "label_path": "", "model": "vae_gmm", "serket_dir": "",
                           "mlda_weight": 200.0, "mlda_iter": 100, "mlda_alpha": 1.0, "mlda_beta": 1.0,
                           "mm_iter": 100, "mm_gamma": 1.0, "architecture": "dense", "w_dim": 10,
-                          "gmm_assign": "sample"}
+                          "gmm_assign": "sample", "gmm_map_bias": False}
 
 
 def load_run_config(model_dir):

@@ -79,3 +79,16 @@ def test_main_runs_on_cuda(tiny_mnist, tmp_path):
     # a checkpoint saved on the GPU loads onto the CPU
     model = main.load_vae(str(d), 1, main.parse_settings(args + ["--dir_name=c"]) | {"x_dim": 784}, torch.device("cpu"))
     assert next(model.parameters()).device.type == "cpu"
+
+
+def test_run_saved_on_cuda_resumes_on_cuda(tiny_mnist, tmp_path):
+    """The checkpoint's random-generator states come back from the GPU as CPU tensors."""
+    args = [a for a in TINY if not a.startswith(("--device", "--mutual_iteration"))]
+    proc = run_main(tmp_path, f"--data_root={tiny_mnist}", "--dir_name=r", "--device=cuda",
+                    "--mutual_iteration=1", *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_main(tmp_path, f"--data_root={tiny_mnist}", "--dir_name=r", "--device=cuda",
+                    "--mutual_iteration=2", "--resume=True", *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(tmp_path / "model" / "r" / "metrics.csv") as f:
+        assert [r["round"] for r in csv.DictReader(f)] == ["0", "1"]
