@@ -212,21 +212,6 @@ def log_prior(prior, state):
     return float(lp)
 
 
-def initial_classes(x, K, rng, init, n_init=10, tsne_max=10000):
-    """Starting assignments (N,) of the first chain, chosen without labels.
-
-    'kmeans': k-means++ with n_init restarts, the lowest inertia kept.
-    'tsne': tsne_classes below (a GMM of a 2-D t-SNE map of x).
-    'prior': uniformly random assignments, as a chain started from the prior.
-    """
-    if init == "prior":
-        return rng.integers(0, K, size=x.shape[0])
-    if init == "tsne":
-        return tsne_classes(x, K, rng, n_init, tsne_max)[0]
-    from sklearn.cluster import KMeans
-    return KMeans(K, n_init=n_init, random_state=int(rng.integers(2**31 - 1))).fit_predict(x)
-
-
 def tsne_classes(x, K, rng, n_init=10, tsne_max=10000):
     """Classes (N,) and map probabilities (N, K) from a 2-D t-SNE map of x (N, D).
 
@@ -289,21 +274,24 @@ def class_renaming(classes, reference, K):
     return rename
 
 
-def align_classes(classes, reference, K):
-    """classes (N,) relabelled by class_renaming to agree best with reference (N,).
-    Only cluster names change."""
-    return class_renaming(classes, reference, K)[classes]
+def start_chain(x, K, rng, init, align_to=None, n_init=10):
+    """Classes (N,) a new chain starts from, chosen without labels, and the t-SNE map's
+    probabilities (N, K) (None unless init='tsne').
 
-
-def start_chain(x, K, rng, init, align_to=None):
-    """Classes (N,) a new chain starts from, and the t-SNE map's probabilities (N, K) of
-    tsne_classes (None unless init='tsne'). With align_to (N,) the clusters are renamed to
-    agree with it (class_renaming), the columns of the probabilities with them."""
+    'kmeans': k-means++ with n_init restarts, the lowest inertia kept.
+    'tsne': tsne_classes (a GMM of a 2-D t-SNE map of x), with its probabilities.
+    'prior': uniformly random assignments, as a chain started from the prior.
+    With align_to (N,) the clusters are renamed to agree with it (class_renaming), the
+    columns of the probabilities with them; only cluster names change.
+    """
     map_prob = None
-    if init == "tsne":
-        classes, map_prob = tsne_classes(x, K, rng)
+    if init == "prior":
+        classes = rng.integers(0, K, size=x.shape[0])
+    elif init == "tsne":
+        classes, map_prob = tsne_classes(x, K, rng, n_init)
     else:
-        classes = initial_classes(x, K, rng, init)
+        from sklearn.cluster import KMeans
+        classes = KMeans(K, n_init=n_init, random_state=int(rng.integers(2**31 - 1))).fit_predict(x)
     if align_to is not None:
         rename = class_renaming(classes, align_to, K)
         classes = rename[classes]
@@ -324,7 +312,7 @@ def fit_gibbs(x, K, n_sweeps, rng, prior=None, init="kmeans", classes=None, labe
 
     classes: (N,) assignments to start from (a warm start); otherwise `init` chooses, and
     with align_to (N,) (the last round's assignments) its clusters are renamed to match
-    them (align_classes), so cluster k and a bias column k keep their meaning across rounds.
+    them (class_renaming), so cluster k and a bias column k keep their meaning across rounds.
     bias: (N, K) message from a module above (the MLDA's prediction of each point's
     class) that multiplies the assignment probabilities in every sweep.
     labels: (N,) true labels, used only to record ACC/NMI/ARI per sweep.
