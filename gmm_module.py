@@ -17,7 +17,7 @@ import numpy as np
 from scipy.linalg import solve_triangular
 from scipy.special import gammaln, logsumexp, multigammaln
 
-from tool import cluster_scores
+from stats import cluster_scores, sample_categorical
 
 
 @dataclass
@@ -127,13 +127,6 @@ def normalise_log(log_p):
     """Rows of exp(log_p) normalised with log-sum-exp: (N, K) -> probabilities, row lse."""
     lse = logsumexp(log_p, axis=1, keepdims=True)
     return np.exp(log_p - lse), lse[:, 0]
-
-
-def sample_categorical(prob, rng):
-    """One draw per row of prob (N, K) by inverse CDF on a vector of uniforms: (N,)."""
-    cdf = np.cumsum(prob, axis=1)
-    u = rng.random(prob.shape[0]) * cdf[:, -1]
-    return np.minimum((cdf < u[:, None]).sum(axis=1), prob.shape[1] - 1)
 
 
 def sample_wishart(nu, W_inv_chol, rng):

@@ -1,6 +1,6 @@
 """Multimodal latent Dirichlet allocation (MLDA) fitted by blocked Gibbs sampling (NumPy).
 
-Serket's VAE+GMM+MLDA+MM model (Nakamura et al.; shared/seeds/003). Every data point d
+Serket's VAE+GMM+MLDA+MM model (Nakamura et al.). Every data point d
 is a document with one bag of words per modality m (counts n^m, D x W_m):
 
     theta_d ~ Dir(alpha 1_L)             class proportions of document d
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tool import cluster_scores
+from stats import cluster_scores, dirichlet_rows
 
 
 @dataclass
@@ -96,9 +96,3 @@ def fit_mlda(counts_list, L, n_sweeps, rng, alpha=1.0, beta=1.0, bias=None, labe
     class_prob = (n_dl + alpha) * bias
     class_prob /= class_prob.sum(axis=1, keepdims=True)
     return MLDAResult(class_prob, class_prob.argmax(axis=1), theta, phi, history)
-
-
-def dirichlet_rows(conc, rng):
-    """One Dirichlet draw per row of conc (R, C) via normalised gammas, floored above 0."""
-    g = np.maximum(rng.standard_gamma(conc), 1e-300)
-    return g / g.sum(axis=1, keepdims=True)

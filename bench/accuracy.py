@@ -1,8 +1,8 @@
 """Clustering accuracy of VAE+GMM mutual learning over seeds, on 10,000 and on 70,000 MNIST images.
 
-    python bench/accuracy.py --data_root=../shared/data                     # everything (hours on a CPU)
-    python bench/accuracy.py --data_root=../shared/data --n_data=10000 --recipes=default
-    python bench/accuracy.py --data_root=../shared/data --n_data=70000 --recipes=default --device=cuda
+    python bench/accuracy.py --data_root=DIR                     # everything (hours on a CPU)
+    python bench/accuracy.py --data_root=DIR --n_data=10000 --recipes=default
+    python bench/accuracy.py --data_root=DIR --n_data=70000 --recipes=default --device=cuda
 
 For every recipe, data size and seed it runs main.py's train_model and records round 0
 (the VAE alone, then the GMM: the two-stage baseline) and the last round (mutual
@@ -36,7 +36,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import main  # noqa: E402
-import tool  # noqa: E402
+import data  # noqa: E402
+import stats  # noqa: E402
 from common import PREVIOUS_DEFAULTS, load_results, save_results, spread  # noqa: E402
 
 RECIPES = {
@@ -59,7 +60,7 @@ def sklearn_gmm(z, labels, K, seed):
     from sklearn.mixture import GaussianMixture
     start = time.time()
     classes = GaussianMixture(K, covariance_type="full", n_init=5, random_state=seed).fit(z).predict(z)
-    return {**tool.cluster_scores(labels, classes), "seconds": round(time.time() - start, 1)}
+    return {**stats.cluster_scores(labels, classes), "seconds": round(time.time() - start, 1)}
 
 
 def device_name(device):
@@ -74,13 +75,13 @@ def run(recipe, n_data, seed, images, labels, rounds, device, out_root, resume=F
     round (main.py's --resume), instead of starting it again."""
     cfg = main.parse_settings(RECIPES[recipe] + [f"--seed={seed}", "--tsne_points=0", f"--n_data={n_data}",
                                                  f"--mutual_iteration={rounds}"])
-    cfg["x_dim"] = images.shape[1]
     out = f"{out_root}/{recipe}_{n_data}_s{seed}"
     resume = resume and os.path.exists(f"{out}/metrics.csv")
     if not resume:
         shutil.rmtree(out, ignore_errors=True)
     train_loader, all_loader = main.make_loaders(images, cfg, device)
-    rows = main.train_model(cfg["mutual_iteration"], out, train_loader, all_loader, labels, cfg, resume=resume)
+    rows = main.train_model(cfg["mutual_iteration"], out, train_loader, all_loader, labels, cfg,
+                            resume=resume).rows
     pick = lambda r: {k: r[k] for k in ("acc", "nmi", "ari", "elbo", "seconds")}  # noqa: E731
     total = round(sum(r["seconds"] for r in rows), 1)
     result = {"recipe": recipe, "n_data": n_data, "seed": seed, "rounds": rounds, "device": device_name(device),
@@ -158,7 +159,7 @@ def main_bench():
         results = merge(results, rows)
         save_results(out, results)
     for n_data in [] if args.table_only or args.merge else sizes:
-        images, labels = tool.load_mnist(args.data_root, n_data)
+        images, labels = data.load_mnist(args.data_root, n_data)
         if len(images) != n_data:
             sys.exit(f"bench/accuracy.py: only {len(images)} images were loaded, not {n_data}; "
                      "point --data_root at the full MNIST")

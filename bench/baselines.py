@@ -1,7 +1,7 @@
 """VAE+GMM mutual learning (dense and conv VAE) against the GMVAE baseline: same data, same seeds.
 
-    python bench/baselines.py --data_root=../shared/data --seeds=1,2,3
-    python bench/baselines.py --data_root=../shared/data --models="GMVAE, conv"   # add or redo rows
+    python bench/baselines.py --data_root=DIR --seeds=1,2,3
+    python bench/baselines.py --data_root=DIR --models="GMVAE, conv"   # add or redo rows
 
 Every model runs main.py's default settings on the first --n_data MNIST images (only
 --model and --architecture differ; t-SNE plots off). The table gives the last round's
@@ -18,8 +18,8 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import data  # noqa: E402
 import main  # noqa: E402
-import tool  # noqa: E402
 from common import PREVIOUS_DEFAULTS, load_results, save_results, spread  # noqa: E402
 
 MODELS = {"VAE+GMM, dense VAE": ["--model=vae_gmm"],
@@ -31,7 +31,6 @@ MODELS = {"VAE+GMM, dense VAE": ["--model=vae_gmm"],
 def run(name, seed, images, labels, args):
     cfg = main.parse_settings(PREVIOUS_DEFAULTS + MODELS[name]
                               + [f"--seed={seed}", "--tsne_points=0", f"--n_data={args.n_data}"])
-    cfg["x_dim"] = images.shape[1]
     out = f"model/bench_baselines/{name.replace(', ', '_').replace(' ', '_').replace('+', '')}_s{seed}"
     shutil.rmtree(out, ignore_errors=True)
     torch.manual_seed(seed)
@@ -39,7 +38,7 @@ def run(name, seed, images, labels, args):
     if cfg["model"] == "gmvae":
         rows = main.train_gmvae(out, train_loader, all_loader, labels, cfg)
     else:
-        rows = main.train_model(cfg["mutual_iteration"], out, train_loader, all_loader, labels, cfg)
+        rows = main.train_model(cfg["mutual_iteration"], out, train_loader, all_loader, labels, cfg).rows
     result = {"model": name, "seed": seed, **{k: rows[-1][k] for k in ("acc", "nmi", "ari")},
               "seconds": sum(r["seconds"] for r in rows)}
     print(json.dumps(result), flush=True)
@@ -56,7 +55,7 @@ def main_bench():
     chosen = [m.strip() for m in args.models.split(";")]
     if not set(chosen) <= set(MODELS):
         p.error(f"--models: choose among {'; '.join(MODELS)}")
-    images, labels = tool.load_mnist(args.data_root, args.n_data)
+    images, labels = data.load_mnist(args.data_root, args.n_data)
     kept = [r for r in load_results("model/bench_baselines") if r["model"] not in chosen]
     results = kept + [run(m, s, images, labels, args) for s in map(int, args.seeds.split(",")) for m in chosen]
     save_results("model/bench_baselines", results)

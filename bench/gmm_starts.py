@@ -17,6 +17,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import gmm_module  # noqa: E402
 import main  # noqa: E402
+import run_dir  # noqa: E402
 
 
 def main_bench():
@@ -26,9 +27,9 @@ def main_bench():
     p.add_argument("--starts", type=int, default=5)
     args = p.parse_args()
     try:
-        cfg = main.load_run_config(args.run)
+        cfg = run_dir.load_run_config(args.run)
         _, labels, _ = main.load_data(cfg)
-        rounds = len(main.read_metrics(args.run))  # complete rounds, as --generate counts them
+        rounds = len(run_dir.read_metrics(args.run))  # complete rounds, as --generate counts them
     except (main.SettingError, main.RunError) as err:
         sys.exit(f"gmm_starts.py: {err}")
     if labels is None:
@@ -38,7 +39,7 @@ def main_bench():
         if not 0 <= r < rounds:
             sys.exit(f"gmm_starts.py: {args.run} has no round {r}: use --rounds from 0-{rounds - 1}")
         try:
-            z = main.load_file(f"{args.run}/npy/z_{r}.npy", np.load)
+            z = run_dir.load_array(args.run, "z", r)
         except main.RunError as err:
             sys.exit(f"gmm_starts.py: {err}")
         print(f"round {r}: chain, GMM log joint, ACC, NMI")

@@ -1,6 +1,6 @@
 """Seconds for 100 MLDA Gibbs sweeps (and 100 MM sweeps) on the 3,000 bundled pairs.
 
-    python bench/mlda_speed.py --data_root=../shared/data
+    python bench/mlda_speed.py --data_root=DIR
 
 The GMM modality is made of k-means classes of the images as one-hot probabilities times
 200 (its counts per document match the real model's; only speed is measured here).
@@ -13,9 +13,9 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import data  # noqa: E402
 import mlda_module  # noqa: E402
 import mm_module  # noqa: E402
-import tool  # noqa: E402
 
 
 def main():
@@ -23,7 +23,7 @@ def main():
     p.add_argument("--data_root", default="./data")
     p.add_argument("--sweeps", type=int, default=100)
     args = p.parse_args()
-    images, counts, labels = tool.load_digit_pairs(args.data_root)
+    images, counts, labels = data.load_digit_pairs(args.data_root)
     from sklearn.cluster import KMeans
     classes = KMeans(10, n_init=1, random_state=0).fit_predict(images.numpy())
     gmm_counts = mlda_module.pseudo_counts(np.eye(10)[classes], 200)

@@ -1,6 +1,6 @@
 """VAE+GMM alone against Serket's VAE+GMM+MLDA and VAE+GMM+MLDA+MM, same data and seeds.
 
-    python bench/multimodal.py --data_root=../shared/data --seeds=1,2,3
+    python bench/multimodal.py --data_root=DIR --seeds=1,2,3
 
 Data: the bundled 3,000 pairs (an MNIST image and an sklearn digits sample of the same
 digit, ordered 0, 1, ..., 9, 0, ...). Every model runs main.py's settings with
@@ -21,7 +21,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import main  # noqa: E402
-import tool  # noqa: E402
+import data  # noqa: E402
+import stats  # noqa: E402
 from common import PREVIOUS_DEFAULTS, save_results, spread  # noqa: E402
 
 VARIANTS = ("vae_gmm", "vae_gmm_mlda", "vae_gmm_mlda_mm")
@@ -30,7 +31,7 @@ VARIANTS = ("vae_gmm", "vae_gmm_mlda", "vae_gmm_mlda_mm")
 def cycle_steps(A, classes, labels):
     """How many digits d (of 10) have, after mapping the MM's classes to labels by the
     Hungarian map, their class's largest transition going to the class of digit d + 1."""
-    to_label = tool.cluster_label_map(labels, classes)
+    to_label = stats.cluster_label_map(labels, classes)
     cluster_of = {lab: c for c, lab in to_label.items()}
     return sum(1 for d in range(10) if d in cluster_of and (d + 1) % 10 in cluster_of
                and A[cluster_of[d]].argmax() == cluster_of[(d + 1) % 10])
@@ -40,7 +41,6 @@ def run(variant, seed, images, counts, labels, args):
     cfg = main.parse_settings(PREVIOUS_DEFAULTS + [f"--model={variant}", f"--seed={seed}",
                                                    f"--data_root={args.data_root}",
                                                    f"--mutual_iteration={args.rounds}", "--tsne_points=0"])
-    cfg["x_dim"] = images.shape[1]
     torch.manual_seed(seed)
     out = f"model/bench_multimodal/{variant}_s{seed}"
     if os.path.exists(out):
@@ -49,7 +49,7 @@ def run(variant, seed, images, counts, labels, args):
     train_loader, all_loader = main.make_loaders(images, cfg, torch.device("cpu"))
     start = time.time()
     rows = main.train_model(cfg["mutual_iteration"], out, train_loader, all_loader, labels, cfg,
-                            counts2=counts)
+                            counts2=counts).rows
     last, it = rows[-1], cfg["mutual_iteration"] - 1
     prefix = "" if variant == "vae_gmm" else "mlda_"
     result = {"variant": variant, "seed": seed, "acc": last[prefix + "acc"], "nmi": last[prefix + "nmi"],
@@ -68,7 +68,7 @@ def main_bench():
     p.add_argument("--seeds", default="1,2,3")
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args()
-    images, counts, labels = tool.load_digit_pairs(args.data_root)
+    images, counts, labels = data.load_digit_pairs(args.data_root)
     results = [run(v, s, images, counts, labels, args) for s in map(int, args.seeds.split(","))
                for v in VARIANTS]
     save_results("model/bench_multimodal", results)

@@ -1,6 +1,6 @@
 """VAE training throughput (images per second) with main.py's default network and batch size.
 
-    python bench/vae_speed.py --data_root=../shared/data [--device=cuda] [--architecture=dense]
+    python bench/vae_speed.py --data_root=DIR [--device=cuda] [--architecture=dense]
 
 Trains the default VAE on the first --n_data MNIST images for --epochs epochs (prior
 N(0, I), as in round 0) and prints the median over epochs of images per second; the
@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import data  # noqa: E402
 import main  # noqa: E402
-import tool  # noqa: E402
+import run_dir  # noqa: E402
 import vae_module  # noqa: E402
 
 
@@ -30,11 +31,10 @@ def main_bench():
     args = p.parse_args()
     cfg = main.parse_settings([f"--n_data={args.n_data}", f"--architecture={args.architecture}"])
     device = main.pick_device(args.device)
-    images, _ = tool.load_mnist(args.data_root, args.n_data)
-    cfg["x_dim"] = images.shape[1]
+    images, _ = data.load_mnist(args.data_root, args.n_data)
     train_loader, _ = main.make_loaders(images, cfg, device)
     torch.manual_seed(cfg["seed"])
-    model = main.build_vae(cfg, device)
+    model = run_dir.new_vae({**cfg, "x_dim": images.shape[1]}, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     zeros = torch.zeros(len(images), cfg["latent_dim"], device=device)
     rates = []

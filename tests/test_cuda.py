@@ -13,7 +13,8 @@ import torch
 import main
 import tool
 import vae_module as vm
-from test_main import TINY, run_main
+import run_dir
+from helpers import TINY, run_main
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -77,7 +78,8 @@ def test_main_runs_on_cuda(tiny_mnist, tmp_path):
         rows = list(csv.DictReader(f))
     assert [r["round"] for r in rows] == ["0", "1"] and all(0 < float(r["acc"]) <= 1 for r in rows)
     # a checkpoint saved on the GPU loads onto the CPU
-    model = main.load_vae(str(d), 1, main.parse_settings(args + ["--dir_name=c"]) | {"x_dim": 784}, torch.device("cpu"))
+    model = run_dir.load_vae(str(d), 1, main.parse_settings(args + ["--dir_name=c"]) | {"x_dim": 784},
+                             torch.device("cpu"))
     assert next(model.parameters()).device.type == "cpu"
 
 

@@ -6,7 +6,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 
 import gmm_module as gm
-from tool import cluster_scores
+from stats import cluster_scores, sample_categorical
 
 
 def random_state(rng, K=3, D=4):
@@ -80,7 +80,7 @@ def test_log_prior_matches_scipy():
 def test_categorical_sampler_frequencies():
     rng = np.random.default_rng(4)
     prob = np.tile([0.1, 0.0, 0.6, 0.3], (100000, 1))
-    counts = np.bincount(gm.sample_categorical(prob, rng), minlength=4) / 100000
+    counts = np.bincount(sample_categorical(prob, rng), minlength=4) / 100000
     np.testing.assert_allclose(counts, prob[0], atol=0.01)
     assert counts[1] == 0
 

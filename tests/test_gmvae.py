@@ -1,9 +1,6 @@
 """The GMVAE baseline: its ELBO terms against torch.distributions, shapes, a smoke run."""
 import json
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,7 +8,7 @@ import torch
 from torch.distributions import Categorical, Independent, Normal, kl_divergence
 
 import gmvae_module as gv
-from conftest import ROOT
+from helpers import run_main
 
 
 @pytest.mark.parametrize("architecture", ["dense", "conv"])
@@ -58,8 +55,7 @@ def test_main_gmvae_smoke_run(tiny_mnist, tmp_path):
     args = [f"--data_root={tiny_mnist}", "--model=gmvae", "--n_data=300", "--vae_epochs=3", "--batch_size=50",
             "--hidden_dims=32", "--latent_dim=4", "--w_dim=3", "--tsne_points=100", "--sample_num=4",
             "--device=cpu", "--dir_name=g"]
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
+    proc = run_main(tmp_path, *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     d = tmp_path / "model" / "g"
     rows = (d / "metrics.csv").read_text().splitlines()
@@ -69,6 +65,5 @@ def test_main_gmvae_smoke_run(tiny_mnist, tmp_path):
                  "recon/manual_9.png", "pth/gmvae.pth"):
         assert (d / name).is_file(), name
     assert json.loads((d / "config.json").read_text())["model"] == "gmvae"
-    again = subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args, "--resume=True"],
-                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    again = run_main(tmp_path, *args, "--resume=True")
     assert again.returncode != 0 and "gmvae" in again.stderr and "Traceback" not in again.stderr

