@@ -47,6 +47,8 @@ class GMMResult:
     classes: (N,) final assignments: argmax_k eta (assign='argmax') or the last sample.
     history: per sweep lists 'log_joint' and, with labels, 'acc', 'nmi', 'ari' of the
     sweep's assignments of the same kind.
+    map_points: (N, 2) the t-SNE map the chain started from (NaN rows for points left out
+    of the map), or None when it started otherwise; plots reuse it instead of a new t-SNE.
     """
     state: GMMState
     classes: np.ndarray
@@ -54,6 +56,7 @@ class GMMResult:
     point_mu: np.ndarray
     point_var: np.ndarray
     history: dict = field(default_factory=dict)
+    map_points: np.ndarray = None
 
 
 def make_prior(x, K, alpha0=1.0, beta0=1.0, nu0=None, W0=None):
@@ -206,7 +209,7 @@ def log_prior(prior, state):
 
 
 def tsne_classes(x, K, rng, n_init=10, tsne_max=10000):
-    """Classes (N,) and map probabilities (N, K) from a 2-D t-SNE map of x (N, D).
+    """Classes (N,), map probabilities (N, K) and the map (N, 2) from a 2-D t-SNE map of x (N, D).
 
     The map is clustered by a full-covariance GMM (EM, n_init restarts, the highest
     likelihood kept), as N2D (McConville et al. 2020) clusters a manifold embedding of
@@ -214,7 +217,8 @@ def tsne_classes(x, K, rng, n_init=10, tsne_max=10000):
     GMM's posterior p(k | map point). Above tsne_max points the map is made of a random
     subset of tsne_max points; every other point joins the class whose Gaussian (fitted in
     x to the subset's classes) gives it the highest density, as t-SNE cannot place new
-    points, and its map probabilities are uniform (1/K): the map says nothing about it.
+    points, its map probabilities are uniform (1/K) (the map says nothing about it) and
+    its row of the map is NaN.
     """
     from sklearn.manifold import TSNE
     from sklearn.mixture import GaussianMixture
@@ -227,11 +231,13 @@ def tsne_classes(x, K, rng, n_init=10, tsne_max=10000):
     sub_classes = map_gmm.predict(e)
     prob = np.full((len(x), K), 1.0 / K)
     prob[subset] = map_gmm.predict_proba(e)
+    points = np.full((len(x), 2), np.nan)
+    points[subset] = e
     if len(subset) == len(x):
-        return sub_classes, prob
+        return sub_classes, prob, points
     classes = gaussian_classes(x, x[subset], sub_classes, K)
     classes[subset] = sub_classes
-    return classes, prob
+    return classes, prob, points
 
 
 def gaussian_classes(x, x_fit, fit_classes, K):
@@ -269,7 +275,7 @@ def class_renaming(classes, reference, K):
 
 def start_chain(x, K, rng, init, align_to=None, n_init=10):
     """Classes (N,) a new chain starts from, chosen without labels, and the t-SNE map's
-    probabilities (N, K) (None unless init='tsne').
+    probabilities (N, K) and points (N, 2) (both None unless init='tsne').
 
     'kmeans': k-means++ with n_init restarts, the lowest inertia kept.
     'tsne': tsne_classes (a GMM of a 2-D t-SNE map of x), with its probabilities.
@@ -277,11 +283,11 @@ def start_chain(x, K, rng, init, align_to=None, n_init=10):
     With align_to (N,) the clusters are renamed to agree with it (class_renaming), the
     columns of the probabilities with them; only cluster names change.
     """
-    map_prob = None
+    map_prob = map_points = None
     if init == "prior":
         classes = rng.integers(0, K, size=x.shape[0])
     elif init == "tsne":
-        classes, map_prob = tsne_classes(x, K, rng, n_init)
+        classes, map_prob, map_points = tsne_classes(x, K, rng, n_init)
     else:
         from sklearn.cluster import KMeans
         classes = KMeans(K, n_init=n_init, random_state=int(rng.integers(2**31 - 1))).fit_predict(x)
@@ -289,7 +295,7 @@ def start_chain(x, K, rng, init, align_to=None, n_init=10):
         rename = class_renaming(classes, align_to, K)
         classes = rename[classes]
         map_prob = None if map_prob is None else map_prob[:, np.argsort(rename)]
-    return classes, map_prob
+    return classes, map_prob, map_points
 
 
 def point_messages(state, classes):
@@ -324,8 +330,9 @@ def fit_gibbs(x, K, n_sweeps, rng, prior=None, init="kmeans", classes=None, labe
     x = x - shift
     prior = GMMPrior(prior.alpha0, prior.beta0, prior.nu0, prior.m0 - shift, prior.W0)
     q = quadratic_features(x)
+    map_points = None
     if classes is None:
-        classes, map_prob = start_chain(x, K, rng, init, align_to)
+        classes, map_prob, map_points = start_chain(x, K, rng, init, align_to)
         if map_bias and map_prob is not None:
             bias = map_prob if bias is None else bias * map_prob
     state = sample_parameters(prior, *sufficient_stats(classes, K, x, q), rng)
@@ -352,4 +359,4 @@ def fit_gibbs(x, K, n_sweeps, rng, prior=None, init="kmeans", classes=None, labe
         classes = eta.argmax(axis=1)
     state.mu = state.mu + shift
     point_mu, point_var = point_messages(state, classes)
-    return GMMResult(state, classes, eta, point_mu, point_var, history)
+    return GMMResult(state, classes, eta, point_mu, point_var, history, map_points)

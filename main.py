@@ -159,7 +159,7 @@ def save_round(dir_name, it, run, row, train_loader, gmm, upper, labels, cfg, wr
     run_dir.save_round(dir_name, it, run, train_loader, run.z, gmm)
     run_dir.save_upper_modules(dir_name, it, upper)
     run.rows.append(row)
-    run_dir.plot_round(dir_name, it, run.z, labels, gmm.history, run.elbo_curves, cfg, run.rows)
+    run_dir.plot_round(dir_name, it, run.z, labels, gmm.history, run.elbo_curves, cfg, run.rows, gmm.map_points)
     run_dir.save_metrics(dir_name, run.rows)
     epochs_before = sum(len(run.elbo_curves[i]) for i in range(it))
     run_dir.log_round(writer, it, row, {"vae/elbo_per_epoch": (run.elbo_curves[it], epochs_before),

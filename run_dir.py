@@ -163,27 +163,34 @@ def save_upper_modules(dir_name, it, upper):
             save_npy(f"{d}/{key}_{it}.npy", array)
 
 
-def plot_round(dir_name, it, z, labels, history, elbo_curves, cfg, rows):
+def plot_round(dir_name, it, z, labels, history, elbo_curves, cfg, rows, map_points=None):
     """ELBO curves, ACC per sweep (history) and per round (rows: metrics so far), t-SNE and
-    PCA of round it's latents z (N, D)."""
+    PCA of round it's latents z (N, D); map_points: see plot_latents."""
     save_figure(f"{dir_name}/graph/vae_loss_{it}.png", tool.plot_elbo(elbo_curves))
     if labels is not None:
         save_figure(f"{dir_name}/graph/acc_{it}.png", tool.plot_acc(history, it))
         save_figure(f"{dir_name}/graph/scores.png", tool.plot_rounds(rows))
-    plot_latents(dir_name, it, z, labels, cfg)
+    plot_latents(dir_name, it, z, labels, cfg, map_points)
 
 
-def plot_latents(dir_name, it, z, labels, cfg):
-    """graph/z_pca_{it}.png (all latents) and z_tsne_{it}.png (tsne_points of them)."""
+def plot_latents(dir_name, it, z, labels, cfg, map_points=None):
+    """graph/z_pca_{it}.png (all latents) and z_tsne_{it}.png (tsne_points of them).
+
+    map_points (N, 2): the t-SNE map the round's GMM started from (NaN for latents left out
+    of it); when given, the plot shows tsne_points of its points instead of mapping again."""
     pick = np.random.default_rng(cfg["seed"]).permutation(len(z))
     for method, count in (("pca", len(z)), ("tsne", cfg["tsne_points"])):
         if count == 0:
             continue
-        sel = np.sort(pick[:count])
-        z2 = tool.embed_2d(z[sel], method, cfg["seed"])
-        title = f"round {it}: {method.upper()} of {len(sel)} latents, coloured by label"
+        if method == "tsne" and map_points is not None:
+            sel = np.sort(pick[np.isfinite(map_points[pick]).all(axis=1)][:count])
+            z2, what = map_points[sel], f"the GMM's t-SNE map: {len(sel)} latents"
+        else:
+            sel = np.sort(pick[:count])
+            z2, what = tool.embed_2d(z[sel], method, cfg["seed"]), f"{method.upper()} of {len(sel)} latents"
         save_figure(f"{dir_name}/graph/z_{method}_{it}.png",
-                    tool.plot_latent(z2, None if labels is None else labels[sel], title))
+                    tool.plot_latent(z2, None if labels is None else labels[sel],
+                                     f"round {it}: {what}, coloured by label"))
 
 
 def log_round(writer, it, row, curves):

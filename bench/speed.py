@@ -60,7 +60,7 @@ def profile(cfg, images, labels, device, epochs):
         vae_module.evaluate_elbo(run.model, all_loader, run.prior_mu, run.prior_var, gen.manual_seed(0)),
         vae_module.send_all_z(run.model, all_loader))[1])
     rng = np.random.default_rng(cfg["seed"])
-    timed(stages, "GMM start: t-SNE map and EM", lambda: gmm_module.tsne_classes(z, cfg["K"], rng))
+    map_points = timed(stages, "GMM start: t-SNE map and EM", lambda: gmm_module.tsne_classes(z, cfg["K"], rng))[2]
     classes = gmm_module.start_chain(z, cfg["K"], rng, "kmeans")[0]
     gmm = timed(stages, "Gibbs sweep (from a k-means start, k-means excluded)",
                 lambda: gmm_module.fit_gibbs(z, cfg["K"], 1, rng, main.gmm_prior(cfg, z), classes=classes,
@@ -68,8 +68,8 @@ def profile(cfg, images, labels, device, epochs):
     run.elbo_curves[0], run.z, run.gmm, run.classes = [0.0], z, gmm.state, gmm.classes
     rows = [{"round": 0, "elbo": 0.0, **run_dir.last_scores(gmm.history), "seconds": 0.0}]
     with tempfile.TemporaryDirectory() as out:
-        timed(stages, f"plots of a round (t-SNE of {cfg['tsne_points']} points, PCA)",
-              lambda: run_dir.plot_round(out, 0, z, labels, gmm.history, run.elbo_curves, cfg, rows))
+        timed(stages, "plots of a round (the GMM's t-SNE map, PCA)",
+              lambda: run_dir.plot_round(out, 0, z, labels, gmm.history, run.elbo_curves, cfg, rows, map_points))
         timed(stages, "checkpoint and arrays", lambda: run_dir.save_round(out, 0, run, train_loader, z, gmm))
         timed(stages, f"decoding {cfg['K']} clusters (end of run)", lambda: [
             generate.decode_cluster(run.model, gmm.state, z, gmm.classes, k, cfg["sample_num"], cfg["seed"], 0,

@@ -7,8 +7,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # a tiny MNIST run: two rounds of a small dense-sized network on the tiny_mnist fixture's 300 images
-TINY = ["--n_data=300", "--mutual_iteration=2", "--vae_epochs=2", "--gmm_iter=5", "--batch_size=50",
-        "--hidden_dims=64", "--latent_dim=4", "--tsne_points=100", "--sample_num=4", "--device=cpu"]
+TINY = ["--n_data=300", "--mutual_iteration=2", "--vae_epochs=2", "--mutual_epochs=2", "--gmm_iter=5",
+        "--batch_size=50", "--hidden_dims=64", "--latent_dim=4", "--tsne_points=100", "--sample_num=4", "--device=cpu"]
 
 
 def run_main(cwd, *args):

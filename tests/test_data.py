@@ -64,7 +64,8 @@ def test_labels_of_another_length(tmp_path):
         data.load_user_data(write(tmp_path / "d.npy", np.zeros((10, 4))), write(tmp_path / "y.npy", np.zeros(9)))
 
 
-TINY = ["--mutual_iteration=2", "--vae_epochs=2", "--gmm_iter=5", "--batch_size=20", "--hidden_dims=16",
+TINY = ["--mutual_iteration=2", "--vae_epochs=2", "--mutual_epochs=2", "--gmm_iter=5", "--batch_size=20",
+        "--hidden_dims=16",
         "--latent_dim=2", "--tsne_points=0", "--sample_num=4", "--K=3", "--device=cpu"]
 
 

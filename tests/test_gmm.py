@@ -235,18 +235,29 @@ def test_new_start_is_renamed_after_the_last_round():
 def test_tsne_map_probabilities_are_the_maps_posterior():
     rng = np.random.default_rng(17)
     x, _ = blobs(rng, n_per=150, K=4)
-    classes, prob = gm.tsne_classes(x, 4, rng, tsne_max=200)
+    classes, prob, points = gm.tsne_classes(x, 4, rng, tsne_max=200)
     assert prob.shape == (len(x), 4) and np.allclose(prob.sum(axis=1), 1.0)
     mapped = ~np.all(prob == 0.25, axis=1)
     assert mapped.sum() == 200  # the subset in the map; the others' probabilities are uniform
     np.testing.assert_array_equal(prob[mapped].argmax(axis=1), classes[mapped])
+    # the map itself: a finite 2-D point for every mapped latent, NaN for the others
+    assert points.shape == (len(x), 2)
+    np.testing.assert_array_equal(np.isfinite(points).all(axis=1), mapped)
+
+
+def test_gibbs_result_keeps_the_map_it_started_from():
+    rng = np.random.default_rng(3)
+    x, _ = blobs(rng, n_per=50, K=3)
+    res = gm.fit_gibbs(x, 3, 1, rng, init="tsne")
+    assert res.map_points.shape == (len(x), 2) and np.isfinite(res.map_points).all()
+    assert gm.fit_gibbs(x, 3, 1, rng, init="kmeans").map_points is None
 
 
 def test_map_probabilities_are_renamed_with_the_clusters():
     rng = np.random.default_rng(18)
     x, y = blobs(rng, n_per=100, K=4)
     last_round = (y + 1) % 4
-    classes, prob = gm.start_chain(x, 4, rng, "tsne", align_to=last_round)
+    classes, prob, _ = gm.start_chain(x, 4, rng, "tsne", align_to=last_round)
     assert (classes == last_round).mean() > 0.99
     np.testing.assert_array_equal(prob.argmax(axis=1), classes)
     assert gm.start_chain(x, 4, rng, "kmeans")[1] is None
@@ -258,7 +269,7 @@ def test_map_bias_multiplies_the_assignment_probabilities():
     x, y = blobs(np.random.default_rng(19), n_per=60, K=3, spread=1.0)
     plain = gm.fit_gibbs(x, 3, 0, np.random.default_rng(5), init="tsne")
     biased = gm.fit_gibbs(x, 3, 0, np.random.default_rng(5), init="tsne", map_bias=True)
-    _, prob = gm.start_chain(x - x.mean(axis=0), 3, np.random.default_rng(5), "tsne")
+    _, prob, _ = gm.start_chain(x - x.mean(axis=0), 3, np.random.default_rng(5), "tsne")
     want = plain.eta * prob
     np.testing.assert_allclose(biased.eta, want / want.sum(axis=1, keepdims=True), rtol=1e-6, atol=1e-12)
 

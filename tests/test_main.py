@@ -329,12 +329,19 @@ def test_tensorboard_without_the_package_names_the_fix(monkeypatch):
     assert settings.tensorboard_writer(dict(main.SETTINGS)) is None
 
 
-def test_vae_epochs_zero_keeps_the_images_per_round_fixed():
+def test_zero_epochs_keep_the_images_per_round_fixed():
     cfg = main.parse_settings([])
-    assert cfg["vae_epochs"] == 0
-    epochs = lambda c, n: settings.resolve_epochs(c, n)["vae_epochs"]  # noqa: E731
-    assert epochs(cfg, 10000) == 150 and epochs(cfg, 70000) == 21 and epochs(cfg, 10**9) == 1
-    assert epochs(main.parse_settings(["--vae_epochs=7"]), 70000) == 7
+    assert cfg["vae_epochs"] == 0 and cfg["mutual_epochs"] == 0
+    epochs = lambda c, n: [settings.round_epochs(settings.resolve_epochs(c, n), it) for it in (0, 1)]  # noqa: E731
+    assert epochs(cfg, 10000) == [150, 150] and epochs(cfg, 70000) == [21, 21] and epochs(cfg, 10**9) == [1, 1]
+    assert epochs(main.parse_settings(["--vae_epochs=7"]), 70000) == [7, 7]
+    assert epochs(main.parse_settings(["--mutual_epochs=3"]), 10000) == [150, 3]
+    assert epochs(main.parse_settings(["--vae_epochs=50", "--mutual_epochs=10"]), 70000) == [50, 10]
+
+
+def test_runs_saved_before_mutual_epochs_train_vae_epochs_in_every_round():
+    saved = settings.with_old_defaults({"vae_epochs": 150})
+    assert saved["mutual_epochs"] == 0 and settings.round_epochs(saved, 3) == 150
 
 
 def test_resolved_epochs_are_trained_saved_and_resumed(tmp_path, monkeypatch):

@@ -1,0 +1,80 @@
+"""Finished main.py runs side by side: wall time, images trained per second, round 0 and the
+last round's ACC, NMI, ARI (median [min, max] over the runs of each recipe).
+
+    python bench/run_table.py --runs=model/fast_s1,model/fast_s2 --walls=model/fast/walls.txt \
+        --out=bench/results/cpu_default_10k
+
+--walls holds "seed seconds" lines (bench/time_main.sh writes them). Copies each run's
+config.json and metrics.csv into --out/<run name>/ and writes results.json and table.md.
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import run_dir  # noqa: E402
+import settings  # noqa: E402
+from common import spread  # noqa: E402
+
+
+def summarise(run, walls):
+    """One run's row: settings that differ between recipes, seconds, images/s, scores."""
+    cfg = run_dir.load_run_config(run)
+    rows = run_dir.read_metrics(run)
+    n = run_dir.load_array(run, "z", 0).shape[0]
+    images = n * sum(settings.round_epochs(cfg, it) for it in range(len(rows)))
+    wall = walls.get(cfg["seed"])
+    pick = lambda r: {k: r[k] for k in ("acc", "nmi", "ari")}  # noqa: E731
+    return {"run": os.path.basename(run), "seed": cfg["seed"], "n_data": n, "rounds": len(rows),
+            "epochs": [cfg["vae_epochs"], cfg["mutual_epochs"]], "wall_seconds": wall,
+            "images_per_second": round(images / wall) if wall else None,
+            "round0": pick(rows[0]), "last": pick(rows[-1])}
+
+
+def table(results):
+    lines = ["| images | epochs (round 0, later) | seeds | wall minutes | images/s | round 0 ACC | last ACC | "
+             "last NMI | last ARI |", "|---|---|---|---|---|---|---|---|---|"]
+    for key in sorted({(r["n_data"], tuple(r["epochs"])) for r in results}):
+        rs = [r for r in results if (r["n_data"], tuple(r["epochs"])) == key]
+        walls = [r["wall_seconds"] / 60 for r in rs if r["wall_seconds"]]
+        rates = [r["images_per_second"] for r in rs if r["images_per_second"]]
+        lines.append(f"| {key[0]} | {key[1][0]}, {key[1][1]} | {len(rs)} | "
+                     f"{spread(walls, 1) if walls else ''} | {spread(rates, 0) if rates else ''} | "
+                     f"{spread([r['round0']['acc'] for r in rs])} | {spread([r['last']['acc'] for r in rs])} | "
+                     f"{spread([r['last']['nmi'] for r in rs])} | {spread([r['last']['ari'] for r in rs])} |")
+    return "\n".join(lines)
+
+
+def main_bench():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", required=True, help="comma-separated folders of finished runs")
+    p.add_argument("--walls", default="", help='file of "seed seconds" lines')
+    p.add_argument("--out", default="model/bench_runs")
+    args = p.parse_args()
+    walls = {}
+    if args.walls:
+        with open(args.walls) as f:
+            walls = {int(s): float(t) for s, t in (line.split() for line in f if line.strip())}
+    try:
+        results = [summarise(run, walls) for run in args.runs.split(",")]
+    except (settings.SettingError, run_dir.RunError) as err:
+        sys.exit(f"run_table.py: {err}")
+    for run in args.runs.split(","):
+        dest = os.path.join(args.out, os.path.basename(run))
+        os.makedirs(dest, exist_ok=True)
+        for name in ("config.json", "metrics.csv"):
+            shutil.copy(os.path.join(run, name), dest)
+    if args.walls:
+        shutil.copy(args.walls, os.path.join(args.out, "walls.txt"))
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    text = table(results)
+    with open(os.path.join(args.out, "table.md"), "w") as f:
+        f.write(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main_bench()
