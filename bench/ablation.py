@@ -14,7 +14,6 @@ beside the run's own round 0 (the default's GMM on those latents) and last round
 learning), read from its metrics.csv. Labels only score. Writes results.json and table.md.
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -26,7 +25,7 @@ import gmm_module  # noqa: E402
 import main  # noqa: E402
 import run_dir  # noqa: E402
 import stats  # noqa: E402
-from common import spread  # noqa: E402
+from common import save_results, save_table, spread  # noqa: E402
 
 STAGES = ("sklearn GMM", "t-SNE + EM", "Gibbs 100", "round 0", "last round")
 
@@ -79,13 +78,8 @@ def main_bench():
         results = [ablate(run, args.data_root) for run in args.runs.split(",")]
     except (main.SettingError, main.RunError) as err:
         sys.exit(f"ablation.py: {err}")
-    os.makedirs(args.out, exist_ok=True)
-    with open(f"{args.out}/results.json", "w") as f:
-        json.dump(results, f, indent=1)
-    text = table(results)
-    with open(f"{args.out}/table.md", "w") as f:
-        f.write(text + "\n")
-    print(text)
+    save_results(args.out, results)
+    save_table(args.out, table(results))
 
 
 if __name__ == "__main__":

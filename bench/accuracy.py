@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import data  # noqa: E402
 import main  # noqa: E402
 import stats  # noqa: E402
-from common import PREVIOUS_DEFAULTS, load_results, save_results, spread  # noqa: E402
+from common import PREVIOUS_DEFAULTS, load_results, save_results, save_table, spread  # noqa: E402
 
 RECIPES = {
     "default": [],
@@ -171,11 +171,7 @@ def main_bench():
                 results = merge(results, [run(recipe, n_data, seed, images, labels, rounds, device, out,
                                               args.resume)])
                 save_results(out, results)
-    text = table(results)
-    os.makedirs(out, exist_ok=True)
-    with open(f"{out}/table.md", "w") as f:
-        f.write(text + "\n")
-    print("\n" + text)
+    save_table(out, table(results))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,14 @@ def save_results(folder, results):
         json.dump(results, f, indent=1)
 
 
+def save_table(folder, text):
+    """Write a markdown table to folder/table.md and print it."""
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "table.md"), "w") as f:
+        f.write(text + "\n")
+    print("\n" + text)
+
+
 def spread(values, digits=3):
     """'median [min, max]' of values, for the README tables."""
     return f"{np.median(values):.{digits}f} [{min(values):.{digits}f}, {max(values):.{digits}f}]"

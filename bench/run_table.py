@@ -8,7 +8,6 @@ last round's ACC, NMI, ARI (median [min, max] over the runs of each recipe).
 config.json and metrics.csv into --out/<run name>/ and writes results.json and table.md.
 """
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -16,7 +15,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import run_dir  # noqa: E402
 import settings  # noqa: E402
-from common import spread  # noqa: E402
+from common import save_results, save_table, spread  # noqa: E402
 
 
 def summarise(run, walls):
@@ -68,12 +67,8 @@ def main_bench():
             shutil.copy(os.path.join(run, name), dest)
     if args.walls:
         shutil.copy(args.walls, os.path.join(args.out, "walls.txt"))
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(results, f, indent=1)
-    text = table(results)
-    with open(os.path.join(args.out, "table.md"), "w") as f:
-        f.write(text + "\n")
-    print(text)
+    save_results(args.out, results)
+    save_table(args.out, table(results))
 
 
 if __name__ == "__main__":
