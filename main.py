@@ -156,7 +156,7 @@ def gmm_prior(cfg, z):
 def save_round(dir_name, it, run, row, train_loader, gmm, upper, labels, cfg, writer):
     """Round it's checkpoint, arrays and plots, then its row of metrics.csv (last: a round is
     complete once its row is there), then TensorBoard."""
-    run_dir.save_round(dir_name, it, run, train_loader, run.z, gmm)
+    run_dir.save_round(dir_name, it, run, train_loader, gmm)
     run_dir.save_upper_modules(dir_name, it, upper)
     run.rows.append(row)
     run_dir.plot_round(dir_name, it, run.z, labels, gmm.history, run.elbo_curves, cfg, run.rows, gmm.map_points)

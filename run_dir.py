@@ -128,8 +128,9 @@ def save_metrics(dir_name, rows):
     save_text(f"{dir_name}/metrics.csv", out.getvalue())
 
 
-def save_round(dir_name, it, run, train_loader, z, gmm):
-    """Checkpoint and arrays of round it (each file written atomically).
+def save_round(dir_name, it, run, train_loader, gmm):
+    """Checkpoint and arrays of round it (each file written atomically): run's model,
+    optimiser, generators, ELBO curve and latents run.z, and the GMM's result gmm.
 
     The checkpoint also holds every random generator's state, so --resume=True continues
     exactly where an uninterrupted run would be.
@@ -138,7 +139,7 @@ def save_round(dir_name, it, run, train_loader, z, gmm):
                {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
                 "noise_rng": run.noise.get_state(), "shuffle_rng": train_loader.generator.get_state(),
                 "numpy_rng": json.dumps(run.rng.bit_generator.state)})
-    arrays = {"loss": np.array(run.elbo_curves[it]), "z": z, "class": gmm.classes, "eta": gmm.eta,
+    arrays = {"loss": np.array(run.elbo_curves[it]), "z": run.z, "class": gmm.classes, "eta": gmm.eta,
               "mu": gmm.state.mu, "lambda": gmm.state.Lambda, "pi": gmm.state.pi,
               "log_joint": np.array(gmm.history["log_joint"])}
     arrays.update({k: np.array(gmm.history[k]) for k in ("acc", "nmi", "ari") if k in gmm.history})

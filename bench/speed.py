@@ -70,7 +70,7 @@ def profile(cfg, images, labels, device, epochs):
     with tempfile.TemporaryDirectory() as out:
         timed(stages, "plots of a round (the GMM's t-SNE map, PCA)",
               lambda: run_dir.plot_round(out, 0, z, labels, gmm.history, run.elbo_curves, cfg, rows, map_points))
-        timed(stages, "checkpoint and arrays", lambda: run_dir.save_round(out, 0, run, train_loader, z, gmm))
+        timed(stages, "checkpoint and arrays", lambda: run_dir.save_round(out, 0, run, train_loader, gmm))
         timed(stages, f"decoding {cfg['K']} clusters (end of run)", lambda: [
             generate.decode_cluster(run.model, gmm.state, z, gmm.classes, k, cfg["sample_num"], cfg["seed"], 0,
                                     out, device) for k in range(cfg["K"])])
