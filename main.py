@@ -16,8 +16,8 @@ label_path = ""            # labels of data_path (N values), used only to score 
 latent_dim = 12            # D, size of the latent x_d shared by VAE and GMM
 hidden_dims = (256,)       # hidden layer sizes of the encoder (the decoder mirrors them)
 architecture = "conv"      # VAE networks: "conv" (two conv layers, then hidden_dims[-1]; square images) or "dense"
-vae_epochs = 0             # VAE epochs per round; 0: enough for 1.5 million images (150 of 10,000, 21 of 70,000)
-mutual_epochs = 0          # VAE epochs of the rounds after round 0 (the VAE is warm-started); 0: vae_epochs
+vae_epochs = 0             # VAE epochs of round 0; 0: enough for 750,000 images (75 of 10,000, 11 of 70,000)
+mutual_epochs = 0          # VAE epochs of each later round (warm-started); 0: 150,000 images (15 of 10,000, 2 of 70,000)
 batch_size = 100           # VAE mini-batch size
 lr = 1e-3                  # Adam learning rate
 alpha = 1.0                # weight of the KL term, the same in every round
@@ -53,6 +53,7 @@ mlda_alpha = 1.0           # MLDA's Dirichlet prior on class proportions
 mlda_beta = 1.0            # MLDA's Dirichlet prior on word distributions
 mm_iter = 100              # Markov-model Gibbs sweeps per round
 mm_gamma = 1.0             # Dirichlet prior on each row of the transition matrix
+original_defects = False   # True: the original code's two bugs and unshuffled batches (its bench row only)
 tensorboard = False        # also log losses and scores to model/<dir_name>/tensorboard (needs the tensorboard package)
 # -------------------------------------------------------------------------------------
 SETTINGS = {k: v for k, v in dict(globals()).items()
@@ -139,7 +140,8 @@ def train_vae(run, cfg, it, train_loader, all_loader, bar):
         run.optimizer = torch.optim.Adam(run.model.parameters(), lr=cfg["lr"])
     run.elbo_curves[it] = vae_module.train(
         run.model, train_loader, run.prior_mu, run.prior_var, settings.round_epochs(cfg, it), run.optimizer,
-        cfg["alpha"], generator=run.noise, progress=lambda r: bar(r, "VAE epochs"))
+        cfg["alpha"], generator=run.noise, progress=lambda r: bar(r, "VAE epochs"),
+        original_defects=cfg["original_defects"] and it > 0)
     eval_gen = torch.Generator(device=device)
     elbo = vae_module.evaluate_elbo(run.model, all_loader, run.prior_mu, run.prior_var,
                                     eval_gen.manual_seed(cfg["seed"]))
@@ -172,7 +174,8 @@ def make_loaders(images, cfg, device):
     """train_loader (shuffled mini-batches) and all_loader (all data, in order), on device."""
     data = images.to(device)
     shuffle_gen = torch.Generator().manual_seed(cfg["seed"])
-    train_loader = tool.IndexedBatches(data, cfg["batch_size"], shuffle=True, generator=shuffle_gen)
+    train_loader = tool.IndexedBatches(data, cfg["batch_size"], shuffle=not cfg["original_defects"],
+                                       generator=shuffle_gen)
     all_loader = tool.IndexedBatches(data, 10000, shuffle=False)
     return train_loader, all_loader
 

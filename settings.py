@@ -10,7 +10,8 @@ from data import DATASETS
 
 MULTIMODAL = ("vae_gmm_mlda", "vae_gmm_mlda_mm")  # Serket's models, with a second modality
 MODELS = ("vae_gmm",) + MULTIMODAL + ("gmvae",)
-IMAGES_PER_ROUND = 1_500_000  # vae_epochs=0: epochs a round = this / number of images (150 for 10,000)
+ROUND0_IMAGES = 750_000   # vae_epochs=0: round 0 trains this many images (75 epochs of 10,000)
+MUTUAL_IMAGES = 150_000   # mutual_epochs=0: every later round trains this many (15 epochs of 10,000)
 
 # settings that may change on --resume
 RESUMABLE = ("mutual_iteration", "resume", "device", "data_root", "dir_name", "sample_num",
@@ -22,7 +23,7 @@ BEFORE_SETTING_EXISTED = {"data_path": "", "label_path": "", "model": "vae_gmm",
                           "mlda_weight": 200.0, "mlda_iter": 100, "mlda_alpha": 1.0, "mlda_beta": 1.0,
                           "mm_iter": 100, "mm_gamma": 1.0, "architecture": "dense", "w_dim": 10,
                           "gmm_assign": "sample", "gmm_map_bias": False, "mutual_epochs": 0,
-                          "dataset": "mnist"}
+                          "dataset": "mnist", "original_defects": False}
 
 
 class SettingError(ValueError):
@@ -78,8 +79,8 @@ def check_settings(cfg):
         ("latent_dim", cfg["latent_dim"] >= 1, "an integer >= 1"),
         ("hidden_dims", len(cfg["hidden_dims"]) >= 1 and min(cfg["hidden_dims"]) >= 1,
          "one or more layer sizes >= 1, e.g. --hidden_dims=256 or --hidden_dims=500,500"),
-        ("vae_epochs", cfg["vae_epochs"] >= 0, "an integer >= 1, or 0 (epochs that make 1.5 million images a round)"),
-        ("mutual_epochs", cfg["mutual_epochs"] >= 0, "an integer >= 1, or 0 (the same as vae_epochs)"),
+        ("vae_epochs", cfg["vae_epochs"] >= 0, "an integer >= 1, or 0 (epochs that make 750,000 images)"),
+        ("mutual_epochs", cfg["mutual_epochs"] >= 0, "an integer >= 1, or 0 (epochs that make 150,000 images)"),
         ("batch_size", cfg["batch_size"] >= 1 and (cfg["data_path"] or cfg["batch_size"] <= cfg["n_data"]),
          f"between 1 and n_data={cfg['n_data']}"),
         ("lr", cfg["lr"] > 0, "a number > 0"),
@@ -154,20 +155,26 @@ def tensorboard_writer(cfg):
 
 
 def resolve_epochs(cfg, n):
-    """cfg with vae_epochs=0 replaced by round(IMAGES_PER_ROUND / n), at least 1, for n images.
+    """cfg for n images with vae_epochs=0 replaced by round(ROUND0_IMAGES / n) and
+    mutual_epochs=0 by round(MUTUAL_IMAGES / n), each at least 1.
 
     So a round takes the same number of optimiser steps (and time) whatever the data size."""
-    return cfg if cfg["vae_epochs"] else {**cfg, "vae_epochs": max(1, round(IMAGES_PER_ROUND / n))}
+    per_n = lambda images: max(1, round(images / n))  # noqa: E731
+    return {**cfg, "vae_epochs": cfg["vae_epochs"] or per_n(ROUND0_IMAGES),
+            "mutual_epochs": cfg["mutual_epochs"] or per_n(MUTUAL_IMAGES)}
 
 
 def round_epochs(cfg, it):
-    """VAE epochs of round it: vae_epochs in round 0, mutual_epochs (or vae_epochs) after."""
-    return cfg["vae_epochs"] if it == 0 else (cfg.get("mutual_epochs") or cfg["vae_epochs"])
+    """VAE epochs of round it of a resolved cfg: vae_epochs in round 0, mutual_epochs after."""
+    return cfg["vae_epochs"] if it == 0 else cfg["mutual_epochs"]
 
 
 def with_old_defaults(saved):
-    """A saved config.json's settings, with the value of every setting it predates."""
-    return {**BEFORE_SETTING_EXISTED, **saved}
+    """A saved config.json's settings, with the value of every setting it predates.
+
+    Runs saved before mutual_epochs was resolved to a number saved 0 for "as vae_epochs"."""
+    cfg = {**BEFORE_SETTING_EXISTED, **saved}
+    return {**cfg, "mutual_epochs": cfg["mutual_epochs"] or cfg.get("vae_epochs", 0)}
 
 
 def check_same_settings(cfg, saved, where):

@@ -89,13 +89,14 @@ def loss_terms(model, o, prior_mu, prior_var, generator=None):
 
 
 def train(model, loader, prior_mu, prior_var, epochs, optimizer, alpha=1.0, generator=None,
-          progress=None):
+          progress=None, original_defects=False):
     """Minimise BCE + alpha * KL over `epochs` passes of `loader`; returns ELBO per epoch.
 
     loader yields (o (B, x_dim), idx (B,)); prior_mu, prior_var (N, latent_dim) tensors on
     the training device, indexed by idx so every image gets its own prior row. The ELBO
     reported is -(BCE + KL) per image in nats (alpha = 1 whatever the training weight).
     generator: a torch.Generator on the training device for the noise eps.
+    original_defects: train as the original code did (batch_prior_rows), for its bench row.
     """
     model.train()
     epochs_iter = progress(range(epochs)) if progress else range(epochs)
@@ -103,9 +104,10 @@ def train(model, loader, prior_mu, prior_var, epochs, optimizer, alpha=1.0, gene
     for _ in epochs_iter:
         total = torch.zeros((), device=prior_mu.device)
         count = 0
-        for o, idx in loader:
-            rec, kl = loss_terms(model, o, prior_mu[idx], prior_var[idx], generator)
-            loss = (rec + alpha * kl).sum() / len(o)
+        for batch_no, (o, idx) in enumerate(loader):
+            rows, weight = (batch_prior_rows(idx, batch_no, alpha) if original_defects else (idx, alpha))
+            rec, kl = loss_terms(model, o, prior_mu[rows], prior_var[rows], generator)
+            loss = (rec + weight * kl).sum() / len(o)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -115,6 +117,14 @@ def train(model, loader, prior_mu, prior_var, epochs, optimizer, alpha=1.0, gene
         if hasattr(epochs_iter, "set_postfix"):
             epochs_iter.set_postfix(elbo=f"{history[-1]:.2f}")
     return history
+
+
+def batch_prior_rows(idx, batch_no, alpha):
+    """The original code's two defects, kept only to reproduce its results (setting
+    original_defects): every image of mini-batch number batch_no gets the prior row
+    batch_no instead of its own (idx), and the KL is averaged over the batch while the
+    reconstruction is summed, a KL weight of alpha / B. Returns rows (B,) and the weight."""
+    return torch.full_like(idx, batch_no), alpha / len(idx)
 
 
 @torch.no_grad()

@@ -10,8 +10,13 @@ Takes finished runs of main.py (one per seed) and scores, on each run's round-0 
                N2D-style start of the default's GMM, with no Gibbs sweep and no mutual learning;
   Gibbs 100    a Gibbs chain of 100 sweeps from a k-means start, no map (the argmax of its
                last sweep's probabilities, the run's GMM prior);
+  long chain   the default's GMM step with 100 sweeps instead of 1: the same t-SNE map's
+               start, the map's vote in every sweep, the argmax of the last sweep; on the
+               round-0 latents and on the last round's (a fresh map of those);
 beside the run's own round 0 (the default's GMM on those latents) and last round (mutual
-learning), read from its metrics.csv. Labels only score. Writes results.json and table.md.
+learning), read from its metrics.csv. Labels only score. Writes results.json (with the
+long chains' ACC and log joint after every sweep), table.md and long_chain.png (ACC per
+sweep of every long chain).
 """
 import argparse
 import os
@@ -27,7 +32,8 @@ import run_dir  # noqa: E402
 import stats  # noqa: E402
 from common import save_results, save_table, spread  # noqa: E402
 
-STAGES = ("sklearn GMM", "t-SNE + EM", "Gibbs 100", "round 0", "last round")
+STAGES = ("sklearn GMM", "t-SNE + EM", "Gibbs 100", "long chain, round-0 latents", "round 0",
+          "long chain, last round's latents", "last round")
 
 
 def timed_scores(labels, work):
@@ -47,15 +53,53 @@ def ablate(run, data_root):
     z = run_dir.load_array(run, "z", 0)
     K, seed = cfg["K"], cfg["seed"]
     rng = np.random.default_rng([seed, 1])
+    tsne = {}
     out = {
         "sklearn GMM": timed_scores(labels, lambda: GaussianMixture(K, n_init=5, random_state=seed).fit(z).predict(z)),
-        "t-SNE + EM": timed_scores(labels, lambda: gmm_module.tsne_classes(z, K, rng)[0]),
+        "t-SNE + EM": timed_scores(labels, lambda: tsne.setdefault(0, gmm_module.tsne_classes(z, K, rng))[0]),
         "Gibbs 100": timed_scores(labels, lambda: gmm_module.fit_gibbs(
             z, K, 100, rng, main.gmm_prior(cfg, z), init="kmeans", assign="argmax").classes),
+        "long chain, round-0 latents": long_chain(z, tsne[0], labels, cfg, rng),
+        "long chain, last round's latents": long_chain(
+            run_dir.load_array(run, "z", len(rows) - 1), None, labels, cfg, rng),
     }
     for stage, row in (("round 0", rows[0]), ("last round", rows[-1])):
         out[stage] = {k: row[k] for k in ("acc", "nmi", "ari", "seconds")}
     return {"run": run, "seed": seed, "n_data": len(labels), "rounds": len(rows), "stages": out}
+
+
+def long_chain(z, start, labels, cfg, rng, sweeps=100):
+    """The default's GMM step on latents z (N, D) with `sweeps` sweeps: from start (the
+    classes, map probabilities and map of gmm_module.tsne_classes; made here when None),
+    the map's vote in every sweep. Scores of the last sweep's argmax, its seconds (the map's
+    included when made here) and the ACC and log joint of every sweep."""
+    began = time.time()
+    classes, map_prob, _ = start or gmm_module.tsne_classes(z, cfg["K"], rng)
+    gmm = gmm_module.fit_gibbs(z, cfg["K"], sweeps, rng, main.gmm_prior(cfg, z), classes=classes,
+                               labels=labels, bias=map_prob, assign="argmax")
+    return {**stats.cluster_scores(labels, gmm.classes), "seconds": round(time.time() - began, 1),
+            "acc_per_sweep": gmm.history["acc"], "log_joint_per_sweep": gmm.history["log_joint"]}
+
+
+def plot_chains(results, path):
+    """ACC after every sweep of each run's two long chains (round-0 and last-round latents)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for stage, color in (("long chain, round-0 latents", "tab:red"), ("long chain, last round's latents", "tab:blue")):
+        for i, r in enumerate(results):
+            acc = r["stages"][stage]["acc_per_sweep"]
+            ax.plot(np.arange(1, len(acc) + 1), acc, color=color, alpha=0.7,
+                    label=stage.replace("long chain, ", "") if i == 0 else None)
+    ax.set_xscale("log")
+    ax.set_xlabel("Gibbs sweep (the map's vote in every sweep)")
+    ax.set_ylabel("ACC of the sweep's argmax")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def table(results):
@@ -80,6 +124,7 @@ def main_bench():
         sys.exit(f"ablation.py: {err}")
     save_results(args.out, results)
     save_table(args.out, table(results))
+    plot_chains(results, os.path.join(args.out, "long_chain.png"))
 
 
 if __name__ == "__main__":

@@ -10,16 +10,20 @@ learning): ACC, NMI, ARI, ELBO and seconds. A second baseline runs on the same r
 latents: sklearn's GaussianMixture (full covariance, n_init=5 k-means starts, the fit with
 the highest likelihood kept). Labels only score; nothing is selected with them.
 
-Recipes: "default" is main.py's defaults (conv VAE, 1.5 million images a round: 150
-epochs of 10,000 images, 21 of 70,000; 1 Gibbs sweep per round, biased by the t-SNE map's
-cluster probabilities, 6 rounds); "no_map" the defaults before the map's bias (the sweep
-sees the latents alone); "fast_50_10" the default with 50 epochs in round 0 and 10 in each
-later round (a candidate for a faster default, issue 23); "dense" the defaults they replaced (the dense 784-256-12 VAE, 150 epochs a round at any size, 2 sweeps); "long_chain" the
+Recipes: "default" is main.py's defaults (conv VAE, 750,000 images in round 0 and 150,000
+in each later round: 75 and 15 epochs of 10,000 images; 1 Gibbs sweep per round, biased
+by the t-SNE map's cluster probabilities, 6 rounds); "default_150" the default before it,
+1.5 million images in every round (150 epochs of 10,000 images, 21 of 70,000); "no_map"
+that recipe without the map's bias (the sweep sees the latents alone); "fast_50_10" 50
+epochs in round 0 and 10 in each later round (a candidate of issue 23); "dense" the defaults they replaced (the dense 784-256-12 VAE, 150 epochs a round at any size, 2 sweeps); "long_chain" the
 defaults before those (dense, 100 sweeps, the last sample reported and sent, 4 rounds); "previous" is
 main.py's defaults before this benchmark chose any (bench/common.PREVIOUS_DEFAULTS);
 "original" is the original repository's hyperparameters (784-256-12, batch 10, 100
 epochs, W0 = 0.55 I, nu0 = D, alpha0 = 0.3, a new VAE and a GMM started from the prior
-every round, 2 rounds, 100 sweeps, sampled classes) with its defects fixed.
+every round, 2 rounds, 100 sweeps, sampled classes) with its defects fixed;
+"original_code" the same with the original code's defects and habits kept (main.py's
+original_defects: the prior row of the batch number for a whole batch and a KL weight of
+1/batch after round 0, unshuffled batches; sampled latents sent to the GMM).
 Results go to model/bench_accuracy/results.json (rows of earlier runs of other recipes,
 sizes or seeds are kept) and the table to model/bench_accuracy/table.md. Seeds can run as
 parallel processes, each with its own --out folder; --merge then copies their rows into
@@ -41,19 +45,34 @@ import main  # noqa: E402
 import stats  # noqa: E402
 from common import PREVIOUS_DEFAULTS, load_results, save_results, save_table, spread  # noqa: E402
 
+def epochs_for(images):
+    """Settings that train `images` images in every round, whatever n_data (a recipe's function)."""
+    return lambda n_data: [f"--vae_epochs={max(1, round(images / n_data))}",
+                           f"--mutual_epochs={max(1, round(images / n_data))}"]
+
+
+def recipe_settings(recipe, n_data):
+    """The --name=value list of a recipe of RECIPES for n_data images."""
+    value = RECIPES[recipe]
+    return value(n_data) if callable(value) else value
+
+
 RECIPES = {
     "default": [],
-    "no_map": ["--gmm_map_bias=False"],
+    "default_150": epochs_for(1_500_000),
+    "no_map": lambda n_data: epochs_for(1_500_000)(n_data) + ["--gmm_map_bias=False"],
     "fast_50_10": ["--vae_epochs=50", "--mutual_epochs=10"],
-    "dense": ["--architecture=dense", "--gmm_iter=2", "--vae_epochs=150", "--gmm_map_bias=False"],
-    "long_chain": ["--architecture=dense", "--vae_epochs=150", "--gmm_iter=100", "--gmm_assign=sample",
+    "dense": ["--architecture=dense", "--gmm_iter=2", "--vae_epochs=150", "--mutual_epochs=150", "--gmm_map_bias=False"],
+    "long_chain": ["--architecture=dense", "--vae_epochs=150", "--mutual_epochs=150", "--gmm_iter=100", "--gmm_assign=sample",
                    "--mutual_iteration=4", "--gmm_map_bias=False"],
     "previous": PREVIOUS_DEFAULTS,
     "original": ["--architecture=dense", "--hidden_dims=256", "--latent_dim=12", "--batch_size=10", "--vae_epochs=100",
+                 "--mutual_epochs=100",
                  "--gmm_W0=0.55", "--gmm_nu0=12", "--gmm_alpha0=0.3", "--gmm_init=prior",
                  "--warm_start_vae=False", "--warm_start_gmm=False", "--mutual_iteration=2",
                  "--gmm_iter=100", "--gmm_assign=sample"],
 }
+RECIPES["original_code"] = RECIPES["original"] + ["--send=sample", "--original_defects=True"]
 OUT = "model/bench_accuracy"
 
 
@@ -75,7 +94,7 @@ def run(recipe, n_data, seed, images, labels, rounds, device, out_root, resume=F
 
     resume: continue a run of the same settings found in its folder after its last complete
     round (main.py's --resume), instead of starting it again."""
-    cfg = main.parse_settings(RECIPES[recipe] + [f"--seed={seed}", "--tsne_points=0", f"--n_data={n_data}",
+    cfg = main.parse_settings(recipe_settings(recipe, n_data) + [f"--seed={seed}", "--tsne_points=0", f"--n_data={n_data}",
                                                  f"--mutual_iteration={rounds}"])
     out = f"{out_root}/{recipe}_{n_data}_s{seed}"
     resume = resume and os.path.exists(f"{out}/metrics.csv")
@@ -166,7 +185,7 @@ def main_bench():
             sys.exit(f"bench/accuracy.py: only {len(images)} images were loaded, not {n_data}; "
                      "point --data_root at the full MNIST")
         for recipe in recipes:
-            rounds = args.rounds or main.parse_settings(RECIPES[recipe])["mutual_iteration"]
+            rounds = args.rounds or main.parse_settings(recipe_settings(recipe, n_data))["mutual_iteration"]
             for seed in seeds:
                 results = merge(results, [run(recipe, n_data, seed, images, labels, rounds, device, out,
                                               args.resume)])

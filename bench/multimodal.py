@@ -8,7 +8,8 @@ digit, ordered 0, 1, ..., 9, 0, ...). Every model runs main.py's settings with
 classification (the GMM's for VAE+GMM, the MLDA's for the others), median [min, max]
 over seeds; for the full model also the ACC of the MM's states and for how many digits
 the MM's transition matrix, after matching its states to labels, sends the digit's state
-to the next digit's state (10/10: the whole cycle). Outputs go to model/bench_multimodal/.
+to the next digit's state (10/10: the whole cycle). The runs go to model/bench_multimodal/,
+results.json and table.md to --out (model/bench_multimodal by default).
 """
 import argparse
 import json
@@ -23,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import main  # noqa: E402
 import data  # noqa: E402
 import stats  # noqa: E402
-from common import PREVIOUS_DEFAULTS, save_results, spread  # noqa: E402
+from common import PREVIOUS_DEFAULTS, save_results, save_table, spread  # noqa: E402
 
 VARIANTS = ("vae_gmm", "vae_gmm_mlda", "vae_gmm_mlda_mm")
 
@@ -67,20 +68,21 @@ def main_bench():
     p.add_argument("--data_root", default="./data")
     p.add_argument("--seeds", default="1,2,3")
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--out", default="model/bench_multimodal", help="folder of results.json and table.md")
     args = p.parse_args()
     images, counts, labels = data.load_digit_pairs(args.data_root)
     results = [run(v, s, images, counts, labels, args) for s in map(int, args.seeds.split(","))
                for v in VARIANTS]
-    save_results("model/bench_multimodal", results)
-    print("\n| model | ACC | NMI | MM states' ACC | digits whose largest MM transition is to the next digit "
-          "| seconds per run |")
-    print("|---|---|---|---|---|---|")
+    save_results(args.out, results)
+    lines = ["| model | ACC | NMI | MM states' ACC | digits whose largest MM transition is to the next digit "
+             "| seconds per run |", "|---|---|---|---|---|---|"]
     for v in VARIANTS:
         rs = [r for r in results if r["variant"] == v]
         cyc = ", ".join(f"{r['cycle']}/10" for r in rs) if "cycle" in rs[0] else "-"
         mm_acc = spread([r["mm_acc"] for r in rs]) if "mm_acc" in rs[0] else "-"
-        print(f"| {v} | {spread([r['acc'] for r in rs])} | {spread([r['nmi'] for r in rs])} | {mm_acc} | {cyc} | "
-              f"{np.median([r['seconds'] for r in rs]):.0f} |")
+        lines.append(f"| {v} | {spread([r['acc'] for r in rs])} | {spread([r['nmi'] for r in rs])} | {mm_acc} | "
+                     f"{cyc} | {np.median([r['seconds'] for r in rs]):.0f} |")
+    save_table(args.out, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -128,6 +128,35 @@ def test_readme_commands_use_settings_that_exist():
         main.parse_settings(shlex.split(command)[2:])
 
 
+def test_readme_figures_come_from_a_run_of_the_current_defaults():
+    """image/config.json (the run behind the README's figures) holds main.py's defaults,
+    resolved for its data size; only the folders and the seed's place may differ."""
+    with open(os.path.join(ROOT, "image", "config.json")) as f:
+        saved = settings.with_old_defaults(json.load(f))
+    defaults = settings.resolve_epochs(dict(main.SETTINGS), saved["n_data"])
+    differ = {k for k in defaults if json.loads(json.dumps(defaults[k])) != saved.get(k)}
+    assert differ <= {"dir_name", "data_root"}, differ
+    rows = read_metrics(os.path.join(ROOT, "image", "metrics.csv"))
+    assert len(rows) == saved["mutual_iteration"]
+
+
+def test_readme_python_example_runs(tiny_run, tiny_mnist):
+    """The README's "From Python" block runs as written, on the tiny data and settings (its
+    parse_settings arguments replaced by TINY ones, 3 rounds as in the block)."""
+    import re
+    with open(os.path.join(ROOT, "README.md")) as f:
+        block = re.search(r"```python\n(.*?)```", f.read(), flags=re.S).group(1)
+    args = [f"--data_root={tiny_mnist}", *TINY, "--mutual_iteration=3"]
+    code = re.sub(r"parse_settings\(\[[^]]*\]\)", f"parse_settings({args!r})", block)
+    assert code != block
+    cwd, _ = tiny_run
+    done = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {ROOT!r})\n" + code],
+                          cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(read_metrics(cwd / "model" / "mine" / "metrics.csv")) == 3
+    assert (cwd / "model" / "mine" / "recon").is_dir()
+
+
 def test_resume_after_sigkill_gives_the_uninterrupted_metrics(tiny_run, tiny_mnist):
     """Kill a 4-round run once round 0 is saved, resume it, compare with run 'ref'.
 
@@ -333,27 +362,30 @@ def test_zero_epochs_keep_the_images_per_round_fixed():
     cfg = main.parse_settings([])
     assert cfg["vae_epochs"] == 0 and cfg["mutual_epochs"] == 0
     epochs = lambda c, n: [settings.round_epochs(settings.resolve_epochs(c, n), it) for it in (0, 1)]  # noqa: E731
-    assert epochs(cfg, 10000) == [150, 150] and epochs(cfg, 70000) == [21, 21] and epochs(cfg, 10**9) == [1, 1]
-    assert epochs(main.parse_settings(["--vae_epochs=7"]), 70000) == [7, 7]
-    assert epochs(main.parse_settings(["--mutual_epochs=3"]), 10000) == [150, 3]
+    assert epochs(cfg, 10000) == [75, 15] and epochs(cfg, 70000) == [11, 2] and epochs(cfg, 10**9) == [1, 1]
+    assert epochs(main.parse_settings(["--vae_epochs=7"]), 70000) == [7, 2]
+    assert epochs(main.parse_settings(["--mutual_epochs=3"]), 10000) == [75, 3]
     assert epochs(main.parse_settings(["--vae_epochs=50", "--mutual_epochs=10"]), 70000) == [50, 10]
 
 
 def test_runs_saved_before_mutual_epochs_train_vae_epochs_in_every_round():
-    saved = settings.with_old_defaults({"vae_epochs": 150})
-    assert saved["mutual_epochs"] == 0 and settings.round_epochs(saved, 3) == 150
+    for saved in ({"vae_epochs": 150}, {"vae_epochs": 150, "mutual_epochs": 0}):  # 0 meant "as vae_epochs"
+        assert settings.round_epochs(settings.with_old_defaults(saved), 3) == 150
+    assert settings.round_epochs(settings.with_old_defaults({"vae_epochs": 75, "mutual_epochs": 15}), 3) == 15
 
 
 def test_resolved_epochs_are_trained_saved_and_resumed(tmp_path, monkeypatch):
     import torch
-    monkeypatch.setattr(settings, "IMAGES_PER_ROUND", 180)  # 3 epochs of the 60 points below
+    monkeypatch.setattr(settings, "ROUND0_IMAGES", 180)  # 3 epochs of the 60 points below
+    monkeypatch.setattr(settings, "MUTUAL_IMAGES", 120)  # 2 epochs
     images = torch.rand(60, 16, generator=torch.Generator().manual_seed(0))
     cfg = main.parse_settings(["--architecture=dense", "--hidden_dims=8", "--latent_dim=2", "--batch_size=20",
                                "--K=2", "--gmm_init=kmeans", "--tsne_points=0", "--data_path=x.npy",
                                "--device=cpu"])
     out = str(tmp_path / "run")
     main.train_model(1, out, *main.make_loaders(images, cfg, torch.device("cpu")), cfg=cfg)
-    assert json.loads((tmp_path / "run/config.json").read_text())["vae_epochs"] == 3
+    saved = json.loads((tmp_path / "run/config.json").read_text())
+    assert saved["vae_epochs"] == 3 and saved["mutual_epochs"] == 2
     assert len(np.load(tmp_path / "run/npy/loss_0.npy")) == 3
     rows = main.train_model(2, out, *main.make_loaders(images, cfg, torch.device("cpu")), cfg=cfg, resume=True).rows
-    assert len(rows) == 2 and len(np.load(tmp_path / "run/npy/loss_1.npy")) == 3
+    assert len(rows) == 2 and len(np.load(tmp_path / "run/npy/loss_1.npy")) == 2

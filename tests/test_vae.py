@@ -46,6 +46,40 @@ def test_prior_rows_follow_the_batch_permutation():
     assert sorted(seen) == list(range(n)) and seen != list(range(n))
 
 
+def test_original_defects_use_the_batch_number_row_and_a_kl_weight_of_one_over_b():
+    """original_defects=True trains as the original code: batch b of an in-order pass gets
+    prior row b for all its images, and the KL is averaged while the BCE is summed."""
+    n, B, D = 12, 4, 3
+    data = (torch.rand(n, 784, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    prior_mu = torch.arange(n * D, dtype=torch.float32).reshape(n, D) / 10
+    prior_var = torch.linspace(0.5, 2.0, n * D).reshape(n, D)
+    models = []
+    for _ in range(2):
+        torch.manual_seed(3)
+        models.append(vm.VAE(784, (8,), D))
+    loader = tool.IndexedBatches(data, B, shuffle=False)
+    vm.train(models[0], loader, prior_mu, prior_var, 1, torch.optim.SGD(models[0].parameters(), 0.1),
+             alpha=1.0, generator=torch.Generator().manual_seed(5), original_defects=True)
+    by_hand, g = models[1], torch.Generator().manual_seed(5)
+    opt = torch.optim.SGD(by_hand.parameters(), 0.1)
+    for b in range(n // B):
+        o = data[b * B:(b + 1) * B]
+        m, logvar = by_hand.encode(o)
+        z = m + (0.5 * logvar).exp() * torch.randn(m.shape, generator=g)
+        rec = torch.nn.functional.binary_cross_entropy_with_logits(by_hand.decode_logits(z), o, reduction="sum")
+        kl = vm.kl_to_prior(m, logvar, prior_mu[b].expand(B, D), prior_var[b].expand(B, D)).mean()
+        opt.zero_grad()
+        ((rec + kl) / B).backward()
+        opt.step()
+    for a, h in zip(models[0].parameters(), by_hand.parameters()):
+        torch.testing.assert_close(a, h)
+    torch.manual_seed(3)
+    fixed = vm.VAE(784, (8,), D)
+    vm.train(fixed, loader, prior_mu, prior_var, 1, torch.optim.SGD(fixed.parameters(), 0.1),
+             generator=torch.Generator().manual_seed(5))
+    assert not all(torch.allclose(a, f) for a, f in zip(models[0].parameters(), fixed.parameters()))
+
+
 def test_training_raises_the_elbo_and_latents_keep_order():
     torch.manual_seed(0)
     data = (torch.rand(64, 784) > 0.7).float()
