@@ -53,6 +53,10 @@ def rows():
         orig = load("cpu_original_code_10k")
         out += [("10,000", "original code, its defects included", "CPU", f"round {i}", scores([r[k] for r in orig]),
                  "cpu_original_code_10k") for i, k in ((0, "round0"), (1, "last"))]
+    if os.path.exists(os.path.join(RESULTS, "cpu_heldout_sklearn_digits")):
+        dig = load("cpu_heldout_sklearn_digits")
+        out += [("1,797 (8 x 8 digits)", "default, held-out data", "CPU", f"round {i}", scores([r[k] for r in dig]),
+                 "cpu_heldout_sklearn_digits") for i, k in ((0, "round0"), (5, "last"))]
     for folder, recipe in (("cpu_default_70k", "earlier default (21 epochs a round)"),
                            ("cpu_no_map_70k", "the same, no map's vote")):
         res = load(folder)
