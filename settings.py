@@ -154,14 +154,18 @@ def tensorboard_writer(cfg):
     return SummaryWriter
 
 
+def epochs_for_images(images, n):
+    """Epochs of n images that train about `images` images: round(images / n), at least 1."""
+    return max(1, round(images / n))
+
+
 def resolve_epochs(cfg, n):
-    """cfg for n images with vae_epochs=0 replaced by round(ROUND0_IMAGES / n) and
-    mutual_epochs=0 by round(MUTUAL_IMAGES / n), each at least 1.
+    """cfg for n images with vae_epochs=0 replaced by epochs_for_images(ROUND0_IMAGES, n) and
+    mutual_epochs=0 by epochs_for_images(MUTUAL_IMAGES, n).
 
     So a round takes the same number of optimiser steps (and time) whatever the data size."""
-    per_n = lambda images: max(1, round(images / n))  # noqa: E731
-    return {**cfg, "vae_epochs": cfg["vae_epochs"] or per_n(ROUND0_IMAGES),
-            "mutual_epochs": cfg["mutual_epochs"] or per_n(MUTUAL_IMAGES)}
+    return {**cfg, "vae_epochs": cfg["vae_epochs"] or epochs_for_images(ROUND0_IMAGES, n),
+            "mutual_epochs": cfg["mutual_epochs"] or epochs_for_images(MUTUAL_IMAGES, n)}
 
 
 def round_epochs(cfg, it):

@@ -42,13 +42,16 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import data  # noqa: E402
 import main  # noqa: E402
+import settings  # noqa: E402
 import stats  # noqa: E402
 from common import PREVIOUS_DEFAULTS, load_results, save_results, save_table, spread  # noqa: E402
 
 def epochs_for(images):
     """Settings that train `images` images in every round, whatever n_data (a recipe's function)."""
-    return lambda n_data: [f"--vae_epochs={max(1, round(images / n_data))}",
-                           f"--mutual_epochs={max(1, round(images / n_data))}"]
+    def recipe(n_data):
+        epochs = settings.epochs_for_images(images, n_data)
+        return [f"--vae_epochs={epochs}", f"--mutual_epochs={epochs}"]
+    return recipe
 
 
 def recipe_settings(recipe, n_data):

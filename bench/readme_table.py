@@ -5,19 +5,18 @@
 Each row is median [min, max] over the runs of one results file; the last column names
 the folder. Nothing is run.
 """
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import spread  # noqa: E402
+from common import load_results, spread  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 def load(folder):
-    with open(os.path.join(RESULTS, folder, "results.json")) as f:
-        return json.load(f)
+    """The results.json rows of bench/results/<folder> ([] when it has none)."""
+    return load_results(os.path.join(RESULTS, folder))
 
 
 def scores(rows):
@@ -49,12 +48,12 @@ def rows():
     h100 = load("h100_default_10k")
     out += [("10,000", "earlier default (150 epochs a round)", "H100", "round 5", scores([r["last"] for r in h100]),
              "h100_default_10k")]
-    if os.path.exists(os.path.join(RESULTS, "cpu_original_code_10k")):
-        orig = load("cpu_original_code_10k")
+    orig = load("cpu_original_code_10k")
+    if orig:
         out += [("10,000", "original code, its defects included", "CPU", f"round {i}", scores([r[k] for r in orig]),
                  "cpu_original_code_10k") for i, k in ((0, "round0"), (1, "last"))]
-    if os.path.exists(os.path.join(RESULTS, "cpu_heldout_sklearn_digits")):
-        dig = load("cpu_heldout_sklearn_digits")
+    dig = load("cpu_heldout_sklearn_digits")
+    if dig:
         out += [("1,797 (8 x 8 digits)", "default, held-out data", "CPU", f"round {i}", scores([r[k] for r in dig]),
                  "cpu_heldout_sklearn_digits") for i, k in ((0, "round0"), (5, "last"))]
     for folder, recipe in (("cpu_default_70k", "earlier default (21 epochs a round)"),
