@@ -17,7 +17,7 @@ import numpy as np
 from scipy.linalg import solve_triangular
 from scipy.special import gammaln, logsumexp, multigammaln
 
-from stats import cluster_scores, sample_categorical
+from stats import cluster_acc, cluster_scores, sample_categorical
 
 
 @dataclass
@@ -43,10 +43,11 @@ class GMMResult:
     """What the GMM sends back after a run of sweeps.
 
     point_mu, point_var: (N, D) mean and diag(Lambda^-1) of each point's cluster.
-    eta: (N, K) the last sweep's assignment probabilities p(c_d = k | x_d, theta).
-    classes: (N,) final assignments: argmax_k eta (assign='argmax') or the last sample.
+    eta: (N, K) the last sweep's assignment probabilities p(c_d = k | x_d, theta), or with
+    assign='mean' their average over the sweeps after burn-in.
+    classes: (N,) final assignments: argmax_k eta (assign='argmax' or 'mean') or the last sample.
     history: per sweep lists 'log_joint' and, with labels, 'acc', 'nmi', 'ari' of the
-    sweep's assignments of the same kind.
+    classes reported after that sweep and 'sweep_acc' of the sweep's own argmax.
     map_points: (N, 2) the t-SNE map the chain started from (NaN rows for points left out
     of the map), or None when it started otherwise; plots reuse it instead of a new t-SNE.
     """
@@ -279,12 +280,13 @@ def start_chain(x, K, rng, init, align_to=None, n_init=10):
 
     'kmeans': k-means++ with n_init restarts, the lowest inertia kept.
     'tsne': tsne_classes (a GMM of a 2-D t-SNE map of x), with its probabilities.
-    'prior': uniformly random assignments, as a chain started from the prior.
+    'random': uniformly random assignments.
+    ('prior', parameters drawn from the prior, has no classes: fit_gibbs starts it.)
     With align_to (N,) the clusters are renamed to agree with it (class_renaming), the
     columns of the probabilities with them; only cluster names change.
     """
     map_prob = map_points = None
-    if init == "prior":
+    if init == "random":
         classes = rng.integers(0, K, size=x.shape[0])
     elif init == "tsne":
         classes, map_prob, map_points = tsne_classes(x, K, rng, n_init)
@@ -306,24 +308,32 @@ def point_messages(state, classes):
 
 
 def fit_gibbs(x, K, n_sweeps, rng, prior=None, init="kmeans", classes=None, labels=None,
-              progress=None, bias=None, align_to=None, assign="argmax", map_bias=False):
+              progress=None, bias=None, align_to=None, assign="argmax", map_bias=False, burn_in=0):
     """Run n_sweeps blocked Gibbs sweeps on latents x (N, D); returns a GMMResult.
 
-    classes: (N,) assignments to start from (a warm start); otherwise `init` chooses, and
-    with align_to (N,) (the last round's assignments) its clusters are renamed to match
-    them (class_renaming), so cluster k and a bias column k keep their meaning across rounds.
+    classes: (N,) assignments to start from (a warm start); otherwise `init` chooses
+    (start_chain; 'prior' draws the first parameters from the prior, as the original code
+    did), and with align_to (N,) (the last round's assignments) its clusters are renamed
+    to match them (class_renaming), so cluster k and a bias column k keep their meaning.
     bias: (N, K) message from a module above (the MLDA's prediction of each point's
     class) that multiplies the assignment probabilities in every sweep.
     labels: (N,) true labels, used only to record ACC/NMI/ARI per sweep.
     progress: optional callable wrapping range(n_sweeps) (e.g. tqdm).
     assign: the classes reported and sent back: 'argmax' gives each point its most probable
-    cluster under the last sweep's parameters (less noisy), 'sample' the last sampled c.
+    cluster under the last sweep's parameters, 'sample' the last sampled c, and 'mean' the
+    argmax of the assignment probabilities averaged over the sweeps after the first
+    burn_in (a Monte Carlo estimate of p(c_d | x); eta is then that average).
     map_bias: with init='tsne' and no classes given, the t-SNE map's probabilities
     (tsne_classes) multiply the assignment probabilities in every sweep, like bias: a point
     the Gaussians in x leave in doubt goes where the map puts it, and the reverse.
+    The history's scores of a sweep are those of the classes the chain would report if it
+    stopped there (for 'mean', the average so far); 'sweep_acc' is the ACC of the sweep's
+    own argmax, so a plot shows both the chain and what it reports.
     """
-    if assign not in ("argmax", "sample"):
-        raise ValueError(f"assign must be 'argmax' or 'sample', got {assign!r}")
+    if assign not in ("argmax", "sample", "mean"):
+        raise ValueError(f"assign must be 'argmax', 'sample' or 'mean', got {assign!r}")
+    if assign == "mean" and not 0 <= burn_in < n_sweeps:
+        raise ValueError(f"burn_in must be between 0 and n_sweeps - 1 = {n_sweeps - 1}, got {burn_in}")
     x = np.asarray(x, dtype=np.float64)
     prior = make_prior(x, K) if prior is None else prior
     shift = x.mean(axis=0)  # centre, so the expanded quadratic form loses no precision
@@ -331,31 +341,41 @@ def fit_gibbs(x, K, n_sweeps, rng, prior=None, init="kmeans", classes=None, labe
     prior = GMMPrior(prior.alpha0, prior.beta0, prior.nu0, prior.m0 - shift, prior.W0)
     q = quadratic_features(x)
     map_points = None
-    if classes is None:
-        classes, map_prob, map_points = start_chain(x, K, rng, init, align_to)
-        if map_bias and map_prob is not None:
-            bias = map_prob if bias is None else bias * map_prob
-    state = sample_parameters(prior, *sufficient_stats(classes, K, x, q), rng)
+    if classes is None and init == "prior":
+        D = x.shape[1]
+        state = sample_parameters(prior, np.zeros(K), np.zeros((K, D)), np.zeros((K, D, D)), rng)
+    else:
+        if classes is None:
+            classes, map_prob, map_points = start_chain(x, K, rng, init, align_to)
+            if map_bias and map_prob is not None:
+                bias = map_prob if bias is None else bias * map_prob
+        state = sample_parameters(prior, *sufficient_stats(classes, K, x, q), rng)
     history = {"log_joint": []}
     if labels is not None:
-        history.update(acc=[], nmi=[], ari=[])
+        history.update(acc=[], nmi=[], ari=[], sweep_acc=[])
     sweeps = progress(range(n_sweeps)) if progress else range(n_sweeps)
     log_bias = 0.0 if bias is None else np.log(np.maximum(bias, np.finfo(float).tiny))
-    eta = None
-    for _ in sweeps:
+    eta = eta_sum = None
+    for sweep in sweeps:
         log_p = log_eta_unnormalised(q, x, state) + log_bias
         eta, _ = normalise_log(log_p)
         classes = sample_categorical(eta, rng)
         history["log_joint"].append(float(log_p[np.arange(len(classes)), classes].sum())
                                     + log_prior(prior, state))
         state = sample_parameters(prior, *sufficient_stats(classes, K, x, q), rng)
+        if assign == "mean" and sweep >= burn_in:
+            eta_sum = eta if eta_sum is None else eta_sum + eta
         if labels is not None:
-            reported = eta.argmax(axis=1) if assign == "argmax" else classes
+            reported = {"argmax": eta, "mean": eta if eta_sum is None else eta_sum}.get(assign)
+            reported = classes if reported is None else reported.argmax(axis=1)
             for name, value in cluster_scores(labels, reported).items():
                 history[name].append(value)
+            history["sweep_acc"].append(cluster_acc(labels, eta.argmax(axis=1)))
     if eta is None:
         eta, _ = normalise_log(log_eta_unnormalised(q, x, state) + log_bias)
-    if assign == "argmax":
+    if eta_sum is not None:
+        eta = eta_sum / (n_sweeps - burn_in)
+    if assign in ("argmax", "mean"):
         classes = eta.argmax(axis=1)
     state.mu = state.mu + shift
     point_mu, point_var = point_messages(state, classes)

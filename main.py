@@ -23,14 +23,16 @@ lr = 1e-3                  # Adam learning rate
 alpha = 1.0                # weight of the KL term, the same in every round
 send = "mean"              # latent the encoder sends to the GMM: "mean" or "sample"
 K = 10                     # number of GMM clusters
-gmm_iter = 1               # Gibbs sweeps per round (a short chain from the start; see README)
-gmm_init = "tsne"          # start of each chain: "tsne" (GMM of a t-SNE map), "kmeans" or "prior"
+gmm_iter = 100             # Gibbs sweeps per round
+gmm_burn_in = 50           # gmm_assign="mean": sweeps left out of the average (burn-in; at most half of gmm_iter)
+gmm_init = "tsne"          # start of each chain: "tsne" (GMM of a t-SNE map), "kmeans", "random" or "prior" (the original's)
 gmm_alpha0 = 1e5           # Dirichlet concentration of the mixing weights (1e5 holds them near 1/K)
 gmm_beta0 = 1.0            # prior precision scale of the cluster means
 gmm_nu0 = 100.0            # Wishart degrees of freedom (pseudo-points of the covariances); 0 means latent_dim + 2
 gmm_W0 = 0.0               # Wishart scale; 0 adapts to the latents (see gmm_module), s > 0 means s * I
 gmm_map_bias = True        # gmm_init="tsne": the t-SNE map's cluster probabilities multiply the sweeps' assignment probabilities
-gmm_assign = "argmax"      # classes the GMM reports and sends: "argmax" of the last sweep's probabilities, or "sample"
+gmm_assign = "mean"        # classes the GMM reports and sends: argmax of the probabilities averaged over the sweeps
+                           # after burn-in ("mean"), of the last sweep's ("argmax"), or the last sample ("sample")
 warm_start_vae = True      # keep training the same VAE across rounds (False: a new VAE each round)
 warm_start_gmm = False     # True: start each round's chain from the last round's assignments; False: from gmm_init
 prior_var_floor = 1e-3     # lower bound on the prior variances the GMM sends to the VAE
@@ -113,7 +115,8 @@ def train_model(mutual_iteration, dir_name, train_loader, all_loader, labels=Non
         gmm = gmm_module.fit_gibbs(
             z, cfg["K"], cfg["gmm_iter"], run.rng, gmm_prior(cfg, z), cfg["gmm_init"],
             run.classes if cfg["warm_start_gmm"] else None, labels, progress=lambda r: bar(r, "GMM sweeps"),
-            bias=run.gmm_bias, align_to=run.classes, assign=cfg["gmm_assign"], map_bias=cfg["gmm_map_bias"])
+            bias=run.gmm_bias, align_to=run.classes, assign=cfg["gmm_assign"], map_bias=cfg["gmm_map_bias"],
+            burn_in=settings.burn_in(cfg))
         run.classes, run.gmm, run.z = gmm.classes, gmm.state, z
         run.prior_mu, run.prior_var = vae_module.prior_from_gmm(gmm.point_mu, gmm.point_var,
                                                                 cfg["prior_var_floor"], device)

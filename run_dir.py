@@ -142,7 +142,7 @@ def save_round(dir_name, it, run, train_loader, gmm):
     arrays = {"loss": np.array(run.elbo_curves[it]), "z": run.z, "class": gmm.classes, "eta": gmm.eta,
               "mu": gmm.state.mu, "lambda": gmm.state.Lambda, "pi": gmm.state.pi,
               "log_joint": np.array(gmm.history["log_joint"])}
-    arrays.update({k: np.array(gmm.history[k]) for k in ("acc", "nmi", "ari") if k in gmm.history})
+    arrays.update({k: np.array(gmm.history[k]) for k in ("acc", "nmi", "ari", "sweep_acc") if k in gmm.history})
     for name, array in arrays.items():
         save_npy(f"{dir_name}/npy/{name}_{it}.npy", array)
 

@@ -23,7 +23,7 @@ BEFORE_SETTING_EXISTED = {"data_path": "", "label_path": "", "model": "vae_gmm",
                           "mlda_weight": 200.0, "mlda_iter": 100, "mlda_alpha": 1.0, "mlda_beta": 1.0,
                           "mm_iter": 100, "mm_gamma": 1.0, "architecture": "dense", "w_dim": 10,
                           "gmm_assign": "sample", "gmm_map_bias": False, "mutual_epochs": 0,
-                          "dataset": "mnist", "original_defects": False}
+                          "dataset": "mnist", "original_defects": False, "gmm_burn_in": 0}
 
 
 class SettingError(ValueError):
@@ -89,8 +89,9 @@ def check_settings(cfg):
         ("K", cfg["K"] >= 1 and (cfg["data_path"] or cfg["K"] <= cfg["n_data"]),
          f"an integer between 1 and n_data={cfg['n_data']}"),
         ("gmm_iter", cfg["gmm_iter"] >= 1, "an integer >= 1"),
-        ("gmm_init", cfg["gmm_init"] in ("kmeans", "tsne", "prior"), "'kmeans', 'tsne' or 'prior'"),
-        ("gmm_assign", cfg["gmm_assign"] in ("argmax", "sample"), "'argmax' or 'sample'"),
+        ("gmm_init", cfg["gmm_init"] in ("kmeans", "tsne", "random", "prior"), "'kmeans', 'tsne', 'random' or 'prior'"),
+        ("gmm_assign", cfg["gmm_assign"] in ("argmax", "sample", "mean"), "'mean', 'argmax' or 'sample'"),
+        ("gmm_burn_in", cfg["gmm_burn_in"] >= 0, "an integer >= 0 (sweeps left out of the average)"),
         ("gmm_alpha0", cfg["gmm_alpha0"] > 0, "a number > 0"),
         ("gmm_beta0", cfg["gmm_beta0"] > 0, "a number > 0"),
         ("gmm_nu0", cfg["gmm_nu0"] == 0 or cfg["gmm_nu0"] > cfg["latent_dim"] - 1,
@@ -173,11 +174,19 @@ def round_epochs(cfg, it):
     return cfg["vae_epochs"] if it == 0 else cfg["mutual_epochs"]
 
 
+def burn_in(cfg):
+    """Sweeps the chain leaves out of its average: gmm_burn_in, at most half of gmm_iter."""
+    return min(cfg["gmm_burn_in"], cfg["gmm_iter"] // 2)
+
+
 def with_old_defaults(saved):
     """A saved config.json's settings, with the value of every setting it predates.
 
-    Runs saved before mutual_epochs was resolved to a number saved 0 for "as vae_epochs"."""
+    Runs saved before mutual_epochs was resolved to a number saved 0 for "as vae_epochs";
+    runs saved before gmm_burn_in existed meant uniformly random classes by gmm_init="prior"."""
     cfg = {**BEFORE_SETTING_EXISTED, **saved}
+    if "gmm_burn_in" not in saved and cfg.get("gmm_init") == "prior":
+        cfg["gmm_init"] = "random"
     return {**cfg, "mutual_epochs": cfg["mutual_epochs"] or cfg.get("vae_epochs", 0)}
 
 

@@ -76,6 +76,9 @@ def plot_acc(history, it, xlabel="Gibbs sweep"):
     """
     n = len(history["acc"])
     fig, ax = plot_score_lines(np.arange(1, n + 1), history, "o" if n <= 20 else None)
+    if "sweep_acc" in history:  # a chain reporting averaged probabilities: each sweep alone too
+        ax.plot(np.arange(1, n + 1), history["sweep_acc"], ":", color="grey", label="ACC of the sweep alone")
+        ax.legend()
     ax.set_xlabel(xlabel)
     ax.set_ylabel("score")
     ax.set_ylim(0, 1)

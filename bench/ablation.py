@@ -10,9 +10,10 @@ Takes finished runs of main.py (one per seed) and scores, on each run's round-0 
                N2D-style start of the default's GMM, with no Gibbs sweep and no mutual learning;
   Gibbs 100    a Gibbs chain of 100 sweeps from a k-means start, no map (the argmax of its
                last sweep's probabilities, the run's GMM prior);
-  long chain   the default's GMM step with 100 sweeps instead of 1: the same t-SNE map's
-               start, the map's vote in every sweep, the argmax of the last sweep; on the
-               round-0 latents and on the last round's (a fresh map of those);
+  long chain   100 sweeps from the same t-SNE map's start with the map's vote in every
+               sweep, reporting the argmax of the last sweep (the default reports the
+               average of sweeps 51-100); on the round-0 latents and on the last round's
+               (a fresh map of those);
 beside the run's own round 0 (the default's GMM on those latents) and last round (mutual
 learning), read from its metrics.csv. Labels only score. Writes results.json (with the
 long chains' ACC and log joint after every sweep), table.md and long_chain.png (ACC per

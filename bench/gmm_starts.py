@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import gmm_module  # noqa: E402
 import main  # noqa: E402
 import run_dir  # noqa: E402
+import settings  # noqa: E402
 
 
 def main_bench():
@@ -46,7 +47,7 @@ def main_bench():
         for s in range(args.starts):
             gmm = gmm_module.fit_gibbs(z, cfg["K"], cfg["gmm_iter"], np.random.default_rng([cfg["seed"], r, s]),
                                        main.gmm_prior(cfg, z), init=cfg["gmm_init"], labels=labels,
-                                       assign=cfg["gmm_assign"])
+                                       assign=cfg["gmm_assign"], burn_in=settings.burn_in(cfg))
             h = gmm.history
             print(f"  {s}  {h['log_joint'][-1]:.1f}  {h['acc'][-1]:.4f}  {h['nmi'][-1]:.4f}", flush=True)
 

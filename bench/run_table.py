@@ -25,7 +25,7 @@ def summarise(run, walls):
     n = run_dir.load_array(run, "z", 0).shape[0]
     images = n * sum(settings.round_epochs(cfg, it) for it in range(len(rows)))
     wall = walls.get(cfg["seed"])
-    pick = lambda r: {k: r[k] for k in ("acc", "nmi", "ari")}  # noqa: E731
+    pick = lambda r: {k: r[k] for k in ("acc", "nmi", "ari", "seconds")}  # noqa: E731
     return {"run": os.path.basename(run), "seed": cfg["seed"], "n_data": n, "rounds": len(rows),
             "epochs": [cfg["vae_epochs"], cfg["mutual_epochs"]], "wall_seconds": wall,
             "images_per_second": round(images / wall) if wall else None,

@@ -115,12 +115,12 @@ def test_argmax_classes_are_the_last_sweeps_most_probable_and_no_worse_than_a_sa
         gm.fit_gibbs(x, 4, 1, np.random.default_rng(3), assign="mode")
 
 
-def test_gibbs_from_prior_start_runs_but_may_stay_symmetric():
+def test_gibbs_from_random_start_runs_but_may_stay_symmetric():
     """From random assignments every cluster starts as the whole data's Gaussian; the chain
     stays finite, and its log joint at the end is no worse than where it started."""
     rng = np.random.default_rng(6)
     x, y = blobs(rng, K=2, spread=10)
-    res = gm.fit_gibbs(x, 2, 30, rng, init="prior", labels=y)
+    res = gm.fit_gibbs(x, 2, 30, rng, init="random", labels=y)
     assert np.all(np.isfinite(res.history["log_joint"])) and np.all(np.isfinite(res.eta))
     assert res.history["log_joint"][-1] >= res.history["log_joint"][0] - 50
 
@@ -162,7 +162,7 @@ EDGE_CASES = {
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize("init", ["kmeans", "prior"])
+@pytest.mark.parametrize("init", ["kmeans", "random", "prior"])
 @pytest.mark.parametrize("case", list(EDGE_CASES))
 def test_sampler_stays_finite_on_awkward_latents(case, init):
     x = EDGE_CASES[case](np.random.default_rng(0))
@@ -278,4 +278,46 @@ def test_map_bias_recovers_blobs():
     rng = np.random.default_rng(20)
     x, y = blobs(rng, n_per=100, K=4)
     res = gm.fit_gibbs(x, 4, 3, rng, init="tsne", map_bias=True, labels=y)
+    assert adjusted_rand_score(y, res.classes) > 0.95
+
+
+def test_mean_assign_averages_the_probabilities_after_burn_in():
+    """assign='mean' reports the argmax of eta averaged over sweeps burn_in+1..n. Oracle:
+    chains of 1..n sweeps from the same seed draw the same numbers, so the last eta of the
+    chain of s sweeps is sweep s's eta."""
+    x, y = blobs(np.random.default_rng(13), n_per=60, K=3, spread=2.0)
+    n, burn_in = 6, 2
+    etas = [gm.fit_gibbs(x, 3, s, np.random.default_rng(4), assign="argmax").eta for s in range(1, n + 1)]
+    res = gm.fit_gibbs(x, 3, n, np.random.default_rng(4), assign="mean", burn_in=burn_in, labels=y)
+    want = np.mean(etas[burn_in:], axis=0)
+    np.testing.assert_allclose(res.eta, want, rtol=1e-12)
+    np.testing.assert_array_equal(res.classes, want.argmax(axis=1))
+    assert res.history["acc"][-1] == cluster_scores(y, res.classes)["acc"]
+    assert res.history["sweep_acc"][-1] == cluster_scores(y, etas[-1].argmax(axis=1))["acc"]
+    assert len(res.history["sweep_acc"]) == n
+
+
+def test_mean_assign_rejects_a_burn_in_as_long_as_the_chain():
+    x, _ = blobs(np.random.default_rng(14), n_per=20)
+    with pytest.raises(ValueError, match="burn_in"):
+        gm.fit_gibbs(x, 4, 5, np.random.default_rng(1), assign="mean", burn_in=5)
+
+
+def test_prior_start_draws_the_first_parameters_from_the_prior():
+    """init='prior' (the original code's start): with no sweep, the parameters are a draw
+    from the Normal-Wishart prior, whatever the data: E[Lambda] = nu0 W0, E[mu] = m0."""
+    D, K = 3, 10
+    x = np.random.default_rng(15).standard_normal((40, D)) * 5 + 20
+    prior = gm.GMMPrior(1.0, 1.0, 6.0, np.full(D, -1.0), 0.5 * np.eye(D))
+    states = [gm.fit_gibbs(x, K, 0, np.random.default_rng(s), prior=prior, init="prior").state for s in range(300)]
+    lam = np.concatenate([s.Lambda for s in states])
+    mu = np.concatenate([s.mu for s in states])
+    np.testing.assert_allclose(lam.mean(axis=0), 6.0 * 0.5 * np.eye(D), atol=0.15)
+    np.testing.assert_allclose(mu.mean(axis=0), prior.m0, atol=0.05)
+
+
+def test_prior_start_recovers_separated_blobs():
+    rng = np.random.default_rng(16)
+    x, y = blobs(rng, n_per=150, K=3, spread=10.0)
+    res = gm.fit_gibbs(x, 3, 40, rng, init="prior", labels=y)
     assert adjusted_rand_score(y, res.classes) > 0.95

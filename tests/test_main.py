@@ -73,7 +73,8 @@ def test_decode_from_saved_run_in_a_new_process(tiny_run):
     ("--K=0", "K"), ("--vae_epochs=-1", "vae_epochs"), ("--batch_size=20000", "batch_size"),
     ("--latent_dim=0", "latent_dim"), ("--mutual_iteration=0", "mutual_iteration"),
     ("--lr=0", "lr"), ("--alpha=-1", "alpha"), ("--send=median", "send"), ("--gmm_iter=0", "gmm_iter"),
-    ("--gmm_init=random", "gmm_init"), ("--gmm_nu0=3", "gmm_nu0"), ("--gmm_W0=-1", "gmm_W0"),
+    ("--gmm_init=uniform", "gmm_init"), ("--gmm_burn_in=-1", "gmm_burn_in"), ("--gmm_nu0=3", "gmm_nu0"),
+    ("--gmm_W0=-1", "gmm_W0"),
     ("--gmm_assign=mode", "gmm_assign"),
     ("--hidden_dims=(0,)", "hidden_dims"), ("--hidden_dims=abc", "hidden_dims"), ("--K=2.5", "K"),
     ("--warm_start_vae=maybe", "warm_start_vae"), ("--device=tpu", "device"), ("--n_data=0", "n_data"),
@@ -223,7 +224,7 @@ def test_run_saved_before_a_setting_existed_resumes_with_its_old_behaviour(tiny_
         "\n".join((cwd / "model/a/metrics.csv").read_text().splitlines()[:2]) + "\n")
     proc = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=old", *TINY, "--resume=True")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    assert "gmm_assign='argmax'" in proc.stderr and "'sample'" in proc.stderr
+    assert "gmm_assign='mean'" in proc.stderr and "'sample'" in proc.stderr
     proc = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=old", *TINY, "--resume=True",
                     "--gmm_assign=sample")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -372,6 +373,12 @@ def test_runs_saved_before_mutual_epochs_train_vae_epochs_in_every_round():
     for saved in ({"vae_epochs": 150}, {"vae_epochs": 150, "mutual_epochs": 0}):  # 0 meant "as vae_epochs"
         assert settings.round_epochs(settings.with_old_defaults(saved), 3) == 150
     assert settings.round_epochs(settings.with_old_defaults({"vae_epochs": 75, "mutual_epochs": 15}), 3) == 15
+
+
+def test_runs_saved_before_the_prior_start_existed_keep_their_random_start():
+    """gmm_init="prior" meant uniformly random classes before gmm_burn_in and the prior's draw existed."""
+    assert settings.with_old_defaults({"gmm_init": "prior"})["gmm_init"] == "random"
+    assert settings.with_old_defaults({"gmm_init": "prior", "gmm_burn_in": 50})["gmm_init"] == "prior"
 
 
 def test_resolved_epochs_are_trained_saved_and_resumed(tmp_path, monkeypatch):
