@@ -1,6 +1,7 @@
 """What each part of the method adds, on the same latents: the ladder's rows that need no new run.
 
     python bench/ablation.py --runs=model/s1,model/s2 [--data_root=DIR] [--out=model/bench_ablation]
+    python bench/ablation.py --merge=model/abl_a,model/abl_b --out=model/bench_ablation
 
 Takes finished runs of main.py (one per seed) and scores, on each run's round-0 latents
 (the VAE alone, prior N(0, I)):
@@ -17,7 +18,8 @@ Takes finished runs of main.py (one per seed) and scores, on each run's round-0 
 beside the run's own round 0 (the default's GMM on those latents) and last round (mutual
 learning), read from its metrics.csv. Labels only score. Writes results.json (with the
 long chains' ACC and log joint after every sweep), table.md and long_chain.png (ACC per
-sweep of every long chain).
+sweep of every long chain). --merge joins the results.json of several --out folders (runs
+ablated by parallel processes) into --out and writes its table and plot, ablating nothing.
 """
 import argparse
 import os
@@ -31,7 +33,7 @@ import gmm_module  # noqa: E402
 import main  # noqa: E402
 import run_dir  # noqa: E402
 import stats  # noqa: E402
-from common import save_results, save_table, spread  # noqa: E402
+from common import load_results, save_results, save_table, spread  # noqa: E402
 
 STAGES = ("sklearn GMM", "t-SNE + EM", "Gibbs 100", "long chain, round-0 latents", "round 0",
           "long chain, last round's latents", "last round")
@@ -52,6 +54,10 @@ def ablate(run, data_root):
     _, labels, _ = main.load_data(cfg)
     rows = run_dir.read_metrics(run)
     z = run_dir.load_array(run, "z", 0)
+    if labels is None or len(labels) != len(z):
+        sys.exit(f"bench/ablation.py: {run} has {len(z)} latents but {cfg['data_root']} gave "
+                 f"{0 if labels is None else len(labels)} labels; pass --data_root=DIR, the folder "
+                 "the run was trained from")
     K, seed = cfg["K"], cfg["seed"]
     rng = np.random.default_rng([seed, 1])
     began = time.time()
@@ -116,14 +122,24 @@ def table(results):
 
 def main_bench():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--runs", required=True, help="comma-separated folders of finished runs, one per seed")
+    p.add_argument("--runs", default="", help="comma-separated folders of finished runs, one per seed")
+    p.add_argument("--merge", default="", help="comma-separated --out folders whose results to join; "
+                   "ablates nothing")
     p.add_argument("--data_root", default="", help="the data's folder, if not the one in the runs' config.json")
     p.add_argument("--out", default="model/bench_ablation")
     args = p.parse_args()
-    try:
-        results = [ablate(run, args.data_root) for run in args.runs.split(",")]
-    except (main.SettingError, main.RunError) as err:
-        sys.exit(f"ablation.py: {err}")
+    if bool(args.runs) == bool(args.merge):
+        p.error("give either --runs (folders of finished runs) or --merge (earlier --out folders)")
+    if args.merge:
+        results = [r for folder in args.merge.split(",") for r in load_results(folder)]
+        if not results:
+            p.error(f"--merge: no results.json rows in {args.merge}")
+        results.sort(key=lambda r: r["seed"])
+    else:
+        try:
+            results = [ablate(run, args.data_root) for run in args.runs.split(",")]
+        except (main.SettingError, main.RunError) as err:
+            sys.exit(f"ablation.py: {err}")
     save_results(args.out, results)
     save_table(args.out, table(results))
     plot_chains(results, os.path.join(args.out, "long_chain.png"))

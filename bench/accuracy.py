@@ -11,9 +11,11 @@ latents: sklearn's GaussianMixture (full covariance, n_init=5 k-means starts, th
 the highest likelihood kept). Labels only score; nothing is selected with them.
 
 Recipes: "default" is main.py's defaults (conv VAE, 750,000 images in round 0 and 150,000
-in each later round: 75 and 15 epochs of 10,000 images; 1 Gibbs sweep per round, biased
-by the t-SNE map's cluster probabilities, 6 rounds); "default_150" the default before it,
-1.5 million images in every round (150 epochs of 10,000 images, 21 of 70,000); "no_map"
+in each later round: 75 and 15 epochs of 10,000 images; a Gibbs chain of 100 sweeps per
+round, biased by the t-SNE map's cluster probabilities, reporting the argmax of the
+assignment probabilities averaged over sweeps 51-100, 6 rounds); "one_sweep" the default
+before it (1 sweep, its argmax); "default_150" the one before that, one sweep and 1.5
+million images in every round (150 epochs of 10,000 images, 21 of 70,000); "no_map"
 that recipe without the map's bias (the sweep sees the latents alone); "fast_50_10" 50
 epochs in round 0 and 10 in each later round (a candidate of issue 23); "dense" the defaults they replaced (the dense 784-256-12 VAE, 150 epochs a round at any size, 2 sweeps); "long_chain" the
 defaults before those (dense, 100 sweeps, the last sample reported and sent, 4 rounds); "previous" is
@@ -96,13 +98,15 @@ def device_name(device):
     return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
-def run(recipe, n_data, seed, images, labels, rounds, device, out_root, resume=False):
+def run(recipe, n_data, seed, images, labels, rounds, device, out_root, resume=False, data_root="./data"):
     """One pipeline run; returns a result dict with round 0, the last round and sklearn's GMM.
 
     resume: continue a run of the same settings found in its folder after its last complete
-    round (main.py's --resume), instead of starting it again."""
-    cfg = main.parse_settings(recipe_settings(recipe, n_data) + [f"--seed={seed}", "--tsne_points=0", f"--n_data={n_data}",
-                                                 f"--mutual_iteration={rounds}"])
+    round (main.py's --resume), instead of starting it again. data_root: where images came
+    from, saved in the run's config.json for bench/ablation.py."""
+    cfg = main.parse_settings(recipe_settings(recipe, n_data) + [
+        f"--seed={seed}", "--tsne_points=0", f"--n_data={n_data}", f"--mutual_iteration={rounds}",
+        f"--data_root={data_root}"])
     out = f"{out_root}/{recipe}_{n_data}_s{seed}"
     resume = resume and os.path.exists(f"{out}/metrics.csv")
     if not resume:
@@ -167,7 +171,7 @@ def main_bench():
     p.add_argument("--device", default="auto", help="'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'")
     p.add_argument("--out", default=OUT, help="folder of the runs and results.json (one per parallel process)")
     p.add_argument("--merge", default="", help="comma separated --out folders whose rows to copy into "
-                   f"{OUT}; runs nothing")
+                   "--out; runs nothing")
     p.add_argument("--resume", action="store_true", help="continue runs stopped part-way (their folders "
                    "under --out) after their last complete round, instead of starting them again")
     p.add_argument("--table_only", action="store_true", help="print the table of the saved results, run nothing")
@@ -180,7 +184,7 @@ def main_bench():
         device = main.pick_device(args.device)
     except main.SettingError as err:
         p.error(f"--device: {err}")
-    out = OUT if args.merge else args.out
+    out = args.out
     results = load_results(out)
     if args.merge:
         rows = [r for folder in filter(None, args.merge.split(",")) for r in load_results(folder)]
@@ -197,7 +201,7 @@ def main_bench():
             rounds = args.rounds or main.parse_settings(recipe_settings(recipe, n_data))["mutual_iteration"]
             for seed in seeds:
                 results = merge(results, [run(recipe, n_data, seed, images, labels, rounds, device, out,
-                                              args.resume)])
+                                              args.resume, args.data_root)])
                 save_results(out, results)
     save_table(out, table(results))
 
