@@ -159,16 +159,14 @@ def test_readme_python_example_runs(tiny_run, tiny_mnist):
 
 
 def test_resume_after_sigkill_gives_the_uninterrupted_metrics(tiny_run, tiny_mnist):
-    """Kill a 3-round run once round 0 is saved, resume it, compare with run 'ref'.
+    """Kill a 2-round run once round 0 is saved, resume it, compare with the same run 'a'.
 
     The kill must land before the last round is saved and the resumed process must train
     the rest, so a kill that came too late cannot pass the test by comparing two full runs."""
     import signal
     import time
     cwd, _ = tiny_run
-    args = [f"--data_root={tiny_mnist}", *TINY, "--mutual_iteration=3"]
-    ref = run_main(cwd, "--dir_name=ref", *args)
-    assert ref.returncode == 0, ref.stderr[-3000:]
+    args = [f"--data_root={tiny_mnist}", *TINY]
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "main.py"), "--dir_name=killed", *args],
                             cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     metrics = cwd / "model" / "killed" / "metrics.csv"
@@ -178,12 +176,12 @@ def test_resume_after_sigkill_gives_the_uninterrupted_metrics(tiny_run, tiny_mni
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     saved = len(read_metrics(metrics))
-    assert 1 <= saved < 3, f"the kill came after round {saved - 1} of 0-2"
+    assert saved == 1, f"the kill came after round {saved - 1} of 0-1"
     again = run_main(cwd, "--dir_name=killed", "--resume=True", *args)
     assert again.returncode == 0, again.stderr[-3000:]
     trained = [line.split("/")[0] for line in again.stdout.splitlines() if line.startswith("round ")]
-    assert trained == [f"round {it}" for it in range(saved, 3)], again.stdout
-    assert without_seconds(read_metrics(metrics)) == without_seconds(read_metrics(cwd / "model/ref/metrics.csv"))
+    assert trained == ["round 1"], again.stdout
+    assert without_seconds(read_metrics(metrics)) == without_seconds(read_metrics(cwd / "model/a/metrics.csv"))
     assert not list((cwd / "model" / "killed").rglob("*.tmp*"))
 
 
