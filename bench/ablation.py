@@ -33,7 +33,7 @@ import gmm_module  # noqa: E402
 import main  # noqa: E402
 import run_dir  # noqa: E402
 import stats  # noqa: E402
-from common import load_results, save_results, save_table, spread  # noqa: E402
+from common import load_many, save_results, save_table, spread  # noqa: E402
 
 STAGES = ("sklearn GMM", "t-SNE + EM", "Gibbs 100", "long chain, round-0 latents", "round 0",
           "long chain, last round's latents", "last round")
@@ -131,7 +131,7 @@ def main_bench():
     if bool(args.runs) == bool(args.merge):
         p.error("give either --runs (folders of finished runs) or --merge (earlier --out folders)")
     if args.merge:
-        results = [r for folder in args.merge.split(",") for r in load_results(folder)]
+        results = load_many(args.merge)
         if not results:
             p.error(f"--merge: no results.json rows in {args.merge}")
         results.sort(key=lambda r: r["seed"])

@@ -46,7 +46,7 @@ import data  # noqa: E402
 import main  # noqa: E402
 import settings  # noqa: E402
 import stats  # noqa: E402
-from common import PREVIOUS_DEFAULTS, load_results, save_results, save_table, spread  # noqa: E402
+from common import PREVIOUS_DEFAULTS, load_many, load_results, save_results, save_table, spread  # noqa: E402
 
 def epochs_for(images):
     """Settings that train `images` images in every round, whatever n_data (a recipe's function)."""
@@ -187,7 +187,7 @@ def main_bench():
     out = args.out
     results = load_results(out)
     if args.merge:
-        rows = [r for folder in filter(None, args.merge.split(",")) for r in load_results(folder)]
+        rows = load_many(args.merge)
         if not rows:
             p.error(f"--merge: no results.json rows in {args.merge}")
         results = merge(results, rows)

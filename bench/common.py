@@ -20,6 +20,11 @@ def load_results(folder):
         return json.load(f)
 
 
+def load_many(folders):
+    """The results.json rows of every folder named in a comma-separated string, in order."""
+    return [r for folder in filter(None, folders.split(",")) for r in load_results(folder)]
+
+
 def save_results(folder, results):
     """Write the per-run result dicts to folder/results.json."""
     os.makedirs(folder, exist_ok=True)
