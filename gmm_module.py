@@ -209,6 +209,28 @@ def log_prior(prior, state):
     return float(lp)
 
 
+def umap_classes(x, K, rng, n_init=10, dim=10, neighbors=20):
+    """Classes (N,) and map probabilities (N, K) from a UMAP embedding of all of x (N, D).
+
+    UMAP (McInnes et al. 2018; umap-learn) embeds every point in `dim` dimensions
+    (neighbors nearest neighbours, min_dist 0, so clusters pack tightly), and a
+    full-covariance GMM (EM, n_init restarts, the highest likelihood kept) clusters the
+    embedding, as N2D (McConville et al. 2020) does; the Gibbs chain then runs on x itself.
+    The probabilities are that GMM's posterior p(k | embedded point). Seeded from rng, so
+    the map reproduces; umap-learn then runs on one thread.
+    """
+    import warnings
+    from sklearn.mixture import GaussianMixture
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numba's and umap-learn's notices about threads and seeds
+        import umap
+        seed = int(rng.integers(2**31 - 1))
+        e = umap.UMAP(n_components=min(dim, len(x) - 2), n_neighbors=min(neighbors, len(x) - 1),
+                      min_dist=0.0, random_state=seed, n_jobs=1).fit_transform(x)
+    map_gmm = GaussianMixture(K, n_init=n_init, random_state=seed).fit(e)
+    return map_gmm.predict(e), map_gmm.predict_proba(e)
+
+
 def tsne_classes(x, K, rng, n_init=10, tsne_max=10000):
     """Classes (N,), map probabilities (N, K) and the map (N, 2) from a 2-D t-SNE map of x (N, D).
 
@@ -275,11 +297,12 @@ def class_renaming(classes, reference, K):
 
 
 def start_chain(x, K, rng, init, align_to=None, n_init=10):
-    """Classes (N,) a new chain starts from, chosen without labels, and the t-SNE map's
-    probabilities (N, K) and points (N, 2) (both None unless init='tsne').
+    """Classes (N,) a new chain starts from, chosen without labels, the map's probabilities
+    (N, K) (None unless init is 'umap' or 'tsne') and its points (N, 2) (only for 'tsne').
 
+    'umap': umap_classes (a GMM of a 10-D UMAP map of all of x), with its probabilities.
+    'tsne': tsne_classes (a GMM of a 2-D t-SNE map of a 10,000-point subset of x).
     'kmeans': k-means++ with n_init restarts, the lowest inertia kept.
-    'tsne': tsne_classes (a GMM of a 2-D t-SNE map of x), with its probabilities.
     'random': uniformly random assignments.
     ('prior', parameters drawn from the prior, has no classes: fit_gibbs starts it.)
     With align_to (N,) the clusters are renamed to agree with it (class_renaming), the
@@ -290,6 +313,8 @@ def start_chain(x, K, rng, init, align_to=None, n_init=10):
         classes = rng.integers(0, K, size=x.shape[0])
     elif init == "tsne":
         classes, map_prob, map_points = tsne_classes(x, K, rng, n_init)
+    elif init == "umap":
+        classes, map_prob = umap_classes(x, K, rng, n_init)
     else:
         from sklearn.cluster import KMeans
         classes = KMeans(K, n_init=n_init, random_state=int(rng.integers(2**31 - 1))).fit_predict(x)
@@ -323,8 +348,8 @@ def fit_gibbs(x, K, n_sweeps, rng, prior=None, init="kmeans", classes=None, labe
     cluster under the last sweep's parameters, 'sample' the last sampled c, and 'mean' the
     argmax of the assignment probabilities averaged over the sweeps after the first
     burn_in (a Monte Carlo estimate of p(c_d | x); eta is then that average).
-    map_bias: with init='tsne' and no classes given, the t-SNE map's probabilities
-    (tsne_classes) multiply the assignment probabilities in every sweep, like bias: a point
+    map_bias: with init 'umap' or 'tsne' and no classes given, the map's probabilities
+    (umap_classes, tsne_classes) multiply the assignment probabilities in every sweep, like bias: a point
     the Gaussians in x leave in doubt goes where the map puts it, and the reverse.
     The history's scores of a sweep are those of the classes the chain would report if it
     stopped there (for 'mean', the average so far); 'sweep_acc' is the ACC of the sweep's

@@ -16,8 +16,8 @@ label_path = ""            # labels of data_path (N values), used only to score 
 latent_dim = 12            # D, size of the latent x_d shared by VAE and GMM
 hidden_dims = (256,)       # hidden layer sizes of the encoder (the decoder mirrors them)
 architecture = "conv"      # VAE networks: "conv" (two conv layers, then hidden_dims[-1]; square images) or "dense"
-vae_epochs = 0             # VAE epochs of round 0; 0: enough for 750,000 images (75 of 10,000, 11 of 70,000)
-mutual_epochs = 0          # VAE epochs of each later round (warm-started); 0: 150,000 images (15 of 10,000, 2 of 70,000)
+vae_epochs = 0             # VAE epochs of round 0; 0: those of 750,000 images, 15 to 75 (75 of 10,000, 15 of 70,000)
+mutual_epochs = 0          # VAE epochs of each later round (warm-started); 0: vae_epochs / 5, at least 1
 batch_size = 100           # VAE mini-batch size
 lr = 1e-3                  # Adam learning rate
 alpha = 1.0                # weight of the KL term, the same in every round
@@ -25,12 +25,13 @@ send = "mean"              # latent the encoder sends to the GMM: "mean" or "sam
 K = 10                     # number of GMM clusters
 gmm_iter = 100             # Gibbs sweeps per round
 gmm_burn_in = 50           # gmm_assign="mean": sweeps left out of the average (burn-in; at most half of gmm_iter)
-gmm_init = "tsne"          # start of each chain: "tsne" (GMM of a t-SNE map), "kmeans", "random" or "prior" (the original's)
+gmm_init = "umap"          # start of each chain: "umap" (GMM of a UMAP map of all latents), "tsne" (of a 10,000-point
+                           # t-SNE map), "kmeans", "random" or "prior" (the original's)
 gmm_alpha0 = 1e5           # Dirichlet concentration of the mixing weights (1e5 holds them near 1/K)
 gmm_beta0 = 1.0            # prior precision scale of the cluster means
 gmm_nu0 = 100.0            # Wishart degrees of freedom (pseudo-points of the covariances); 0 means latent_dim + 2
 gmm_W0 = 0.0               # Wishart scale; 0 adapts to the latents (see gmm_module), s > 0 means s * I
-gmm_map_bias = True        # gmm_init="tsne": the t-SNE map's cluster probabilities multiply the sweeps' assignment probabilities
+gmm_map_bias = True        # "umap" or "tsne": the map's cluster probabilities multiply the sweeps' assignment probabilities
 gmm_assign = "mean"        # classes the GMM reports and sends: argmax of the probabilities averaged over the sweeps
                            # after burn-in ("mean"), of the last sweep's ("argmax"), or the last sample ("sample")
 warm_start_vae = True      # keep training the same VAE across rounds (False: a new VAE each round)

@@ -10,8 +10,9 @@ from data import DATASETS
 
 MULTIMODAL = ("vae_gmm_mlda", "vae_gmm_mlda_mm")  # Serket's models, with a second modality
 MODELS = ("vae_gmm",) + MULTIMODAL + ("gmvae",)
-ROUND0_IMAGES = 750_000   # vae_epochs=0: round 0 trains this many images (75 epochs of 10,000)
-MUTUAL_IMAGES = 150_000   # mutual_epochs=0: every later round trains this many (15 epochs of 10,000)
+ROUND0_IMAGES = 750_000   # vae_epochs=0: round 0 trains about this many images (75 epochs of 10,000) ...
+ROUND0_EPOCHS = (15, 75)  # ... in at least 15 and at most 75 epochs
+MUTUAL_SHARE = 5          # mutual_epochs=0: every later round trains vae_epochs / 5 epochs (at least 1)
 
 # settings that may change on --resume
 RESUMABLE = ("mutual_iteration", "resume", "device", "data_root", "dir_name", "sample_num",
@@ -79,8 +80,8 @@ def check_settings(cfg):
         ("latent_dim", cfg["latent_dim"] >= 1, "an integer >= 1"),
         ("hidden_dims", len(cfg["hidden_dims"]) >= 1 and min(cfg["hidden_dims"]) >= 1,
          "one or more layer sizes >= 1, e.g. --hidden_dims=256 or --hidden_dims=500,500"),
-        ("vae_epochs", cfg["vae_epochs"] >= 0, "an integer >= 1, or 0 (epochs that make 750,000 images)"),
-        ("mutual_epochs", cfg["mutual_epochs"] >= 0, "an integer >= 1, or 0 (epochs that make 150,000 images)"),
+        ("vae_epochs", cfg["vae_epochs"] >= 0, "an integer >= 1, or 0 (epochs that make 750,000 images, 15 to 75)"),
+        ("mutual_epochs", cfg["mutual_epochs"] >= 0, "an integer >= 1, or 0 (vae_epochs / 5)"),
         ("batch_size", cfg["batch_size"] >= 1 and (cfg["data_path"] or cfg["batch_size"] <= cfg["n_data"]),
          f"between 1 and n_data={cfg['n_data']}"),
         ("lr", cfg["lr"] > 0, "a number > 0"),
@@ -89,7 +90,8 @@ def check_settings(cfg):
         ("K", cfg["K"] >= 1 and (cfg["data_path"] or cfg["K"] <= cfg["n_data"]),
          f"an integer between 1 and n_data={cfg['n_data']}"),
         ("gmm_iter", cfg["gmm_iter"] >= 1, "an integer >= 1"),
-        ("gmm_init", cfg["gmm_init"] in ("kmeans", "tsne", "random", "prior"), "'kmeans', 'tsne', 'random' or 'prior'"),
+        ("gmm_init", cfg["gmm_init"] in ("umap", "tsne", "kmeans", "random", "prior"),
+         "'umap', 'tsne', 'kmeans', 'random' or 'prior'"),
         ("gmm_assign", cfg["gmm_assign"] in ("argmax", "sample", "mean"), "'mean', 'argmax' or 'sample'"),
         ("gmm_burn_in", cfg["gmm_burn_in"] >= 0, "an integer >= 0 (sweeps left out of the average)"),
         ("gmm_alpha0", cfg["gmm_alpha0"] > 0, "a number > 0"),
@@ -161,12 +163,16 @@ def epochs_for_images(images, n):
 
 
 def resolve_epochs(cfg, n):
-    """cfg for n images with vae_epochs=0 replaced by epochs_for_images(ROUND0_IMAGES, n) and
-    mutual_epochs=0 by epochs_for_images(MUTUAL_IMAGES, n).
+    """cfg for n images with vae_epochs=0 and mutual_epochs=0 replaced by numbers.
 
-    So a round takes the same number of optimiser steps (and time) whatever the data size."""
-    return {**cfg, "vae_epochs": cfg["vae_epochs"] or epochs_for_images(ROUND0_IMAGES, n),
-            "mutual_epochs": cfg["mutual_epochs"] or epochs_for_images(MUTUAL_IMAGES, n)}
+    vae_epochs=0: the epochs that train ROUND0_IMAGES images (75 of 10,000), but at least 15
+    (a large set still gets 15 passes: 15 of 70,000) and at most 75 (a small set, say
+    --n_data=600, stays quick). mutual_epochs=0: vae_epochs / 5, at least 1, whether
+    vae_epochs was given or resolved (--vae_epochs=3 gives 1 epoch in every later round).
+    """
+    low, high = ROUND0_EPOCHS
+    first = cfg["vae_epochs"] or min(max(epochs_for_images(ROUND0_IMAGES, n), low), high)
+    return {**cfg, "vae_epochs": first, "mutual_epochs": cfg["mutual_epochs"] or max(1, round(first / MUTUAL_SHARE))}
 
 
 def round_epochs(cfg, it):

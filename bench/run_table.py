@@ -4,10 +4,13 @@ last round's ACC, NMI, ARI (median [min, max] over the runs of each recipe).
     python bench/run_table.py --runs=model/fast_s1,model/fast_s2 --walls=model/fast/walls.txt \
         --out=bench/results/cpu_default_10k
 
---walls holds "seed seconds" lines (bench/time_main.sh writes them). Copies each run's
-config.json and metrics.csv into --out/<run name>/ and writes results.json and table.md.
+--walls holds "seed seconds" lines (bench/time_main.sh writes them, and calibration.json
+beside them: the machine and bench/calibrate.py's seconds). Copies each run's config.json
+and metrics.csv into --out/<run name>/ and writes results.json and table.md (wall times
+also as multiples of the calibration workload).
 """
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -18,7 +21,7 @@ import settings  # noqa: E402
 from common import save_results, save_table, spread  # noqa: E402
 
 
-def summarise(run, walls):
+def summarise(run, walls, calibration_s=None):
     """One run's row: settings that differ between recipes, seconds, images/s, scores."""
     cfg = run_dir.load_run_config(run)
     rows = run_dir.read_metrics(run)
@@ -29,18 +32,21 @@ def summarise(run, walls):
     return {"run": os.path.basename(run), "seed": cfg["seed"], "n_data": n, "rounds": len(rows),
             "epochs": [cfg["vae_epochs"], cfg["mutual_epochs"]], "wall_seconds": wall,
             "images_per_second": round(images / wall) if wall else None,
+            "calibration_multiple": round(wall / calibration_s, 1) if wall and calibration_s else None,
             "round0": pick(rows[0]), "last": pick(rows[-1])}
 
 
 def table(results):
-    lines = ["| images | epochs (round 0, later) | seeds | wall minutes | images/s | round 0 ACC | last ACC | "
-             "last NMI | last ARI |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| images | epochs (round 0, later) | seeds | wall minutes | x calibration | images/s | round 0 ACC | "
+             "last ACC | last NMI | last ARI |", "|---|---|---|---|---|---|---|---|---|---|"]
     for key in sorted({(r["n_data"], tuple(r["epochs"])) for r in results}):
         rs = [r for r in results if (r["n_data"], tuple(r["epochs"])) == key]
         walls = [r["wall_seconds"] / 60 for r in rs if r["wall_seconds"]]
         rates = [r["images_per_second"] for r in rs if r["images_per_second"]]
+        multiples = [r["calibration_multiple"] for r in rs if r.get("calibration_multiple")]
         lines.append(f"| {key[0]} | {key[1][0]}, {key[1][1]} | {len(rs)} | "
-                     f"{spread(walls, 1) if walls else ''} | {spread(rates, 0) if rates else ''} | "
+                     f"{spread(walls, 1) if walls else ''} | {spread(multiples, 1) if multiples else ''} | "
+                     f"{spread(rates, 0) if rates else ''} | "
                      f"{spread([r['round0']['acc'] for r in rs])} | {spread([r['last']['acc'] for r in rs])} | "
                      f"{spread([r['last']['nmi'] for r in rs])} | {spread([r['last']['ari'] for r in rs])} |")
     return "\n".join(lines)
@@ -52,12 +58,16 @@ def main_bench():
     p.add_argument("--walls", default="", help='file of "seed seconds" lines')
     p.add_argument("--out", default="model/bench_runs")
     args = p.parse_args()
-    walls = {}
+    walls, machine = {}, None
     if args.walls:
         with open(args.walls) as f:
             walls = {int(s): float(t) for s, t in (line.split() for line in f if line.strip())}
+        calibration = os.path.join(os.path.dirname(args.walls), "calibration.json")
+        if os.path.exists(calibration):
+            with open(calibration) as f:
+                machine = json.load(f)
     try:
-        results = [summarise(run, walls) for run in args.runs.split(",")]
+        results = [summarise(run, walls, machine and machine["calibration_s"]) for run in args.runs.split(",")]
     except (settings.SettingError, run_dir.RunError) as err:
         sys.exit(f"run_table.py: {err}")
     for run in args.runs.split(","):
@@ -67,8 +77,14 @@ def main_bench():
             shutil.copy(os.path.join(run, name), dest)
     if args.walls:
         shutil.copy(args.walls, os.path.join(args.out, "walls.txt"))
+    header = ""
+    if machine:
+        shutil.copy(calibration, os.path.join(args.out, "calibration.json"))
+        header = (f"{machine['cpu']} ({machine['cpu_capability']}), {machine['torch_threads']} torch threads "
+                  f"(OMP_NUM_THREADS={machine['omp_num_threads'] or 'unset'}), torch {machine['torch']}; "
+                  f"calibration workload {machine['calibration_s']} s\n\n")
     save_results(args.out, results)
-    save_table(args.out, table(results))
+    save_table(args.out, header + table(results))
 
 
 if __name__ == "__main__":

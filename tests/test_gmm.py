@@ -195,6 +195,22 @@ def test_tsne_start_recovers_blobs():
     assert adjusted_rand_score(y, res.classes) > 0.95
 
 
+def test_umap_start_covers_every_point_recovers_blobs_and_reproduces():
+    """The default start: a UMAP map of all points, a GMM on it; seeded, so the same rng
+    seed gives the same classes and probabilities."""
+    x, y = blobs(np.random.default_rng(21), n_per=100, K=4)
+    classes, prob = gm.umap_classes(x, 4, np.random.default_rng(5))
+    assert adjusted_rand_score(y, classes) > 0.95
+    assert prob.shape == (len(x), 4) and np.allclose(prob.sum(axis=1), 1.0)
+    assert not np.any(np.all(prob == 0.25, axis=1))  # every point is in the map
+    np.testing.assert_array_equal(prob.argmax(axis=1), classes)
+    again = gm.umap_classes(x, 4, np.random.default_rng(5))
+    np.testing.assert_array_equal(again[0], classes)
+    np.testing.assert_allclose(again[1], prob)
+    res = gm.fit_gibbs(x, 4, 3, np.random.default_rng(6), init="umap", map_bias=True, labels=y)
+    assert adjusted_rand_score(y, res.classes) > 0.95 and res.map_points is None
+
+
 def test_gaussian_classes_match_scipy():
     rng = np.random.default_rng(13)
     x_fit, fit_classes = blobs(rng, n_per=50, K=3, D=2, spread=1.5)

@@ -357,12 +357,17 @@ def test_tensorboard_without_the_package_names_the_fix(monkeypatch):
     assert settings.tensorboard_writer(dict(main.SETTINGS)) is None
 
 
-def test_zero_epochs_keep_the_images_per_round_fixed():
+def test_zero_epochs_scale_with_the_data_and_later_rounds_follow_round_0():
     cfg = main.parse_settings([])
     assert cfg["vae_epochs"] == 0 and cfg["mutual_epochs"] == 0
     epochs = lambda c, n: [settings.round_epochs(settings.resolve_epochs(c, n), it) for it in (0, 1)]  # noqa: E731
-    assert epochs(cfg, 10000) == [75, 15] and epochs(cfg, 70000) == [11, 2] and epochs(cfg, 10**9) == [1, 1]
-    assert epochs(main.parse_settings(["--vae_epochs=7"]), 70000) == [7, 2]
+    assert epochs(cfg, 10000) == [75, 15] and epochs(cfg, 20000) == [38, 8]
+    assert epochs(cfg, 70000) == [15, 3] and epochs(cfg, 10**9) == [15, 3]  # large sets: at least 15 passes
+    assert epochs(cfg, 600) == [75, 15]  # a small set stays quick
+    # a user's vae_epochs sets the later rounds in proportion, unless mutual_epochs is given
+    assert epochs(main.parse_settings(["--vae_epochs=3"]), 600) == [3, 1]
+    assert epochs(main.parse_settings(["--vae_epochs=7"]), 70000) == [7, 1]
+    assert epochs(main.parse_settings(["--vae_epochs=40"]), 70000) == [40, 8]
     assert epochs(main.parse_settings(["--mutual_epochs=3"]), 10000) == [75, 3]
     assert epochs(main.parse_settings(["--vae_epochs=50", "--mutual_epochs=10"]), 70000) == [50, 10]
 
@@ -381,8 +386,8 @@ def test_runs_saved_before_the_prior_start_existed_keep_their_random_start():
 
 def test_resolved_epochs_are_trained_saved_and_resumed(tmp_path, monkeypatch):
     import torch
-    monkeypatch.setattr(settings, "ROUND0_IMAGES", 180)  # 3 epochs of the 60 points below
-    monkeypatch.setattr(settings, "MUTUAL_IMAGES", 120)  # 2 epochs
+    monkeypatch.setattr(settings, "ROUND0_EPOCHS", (1, 75))
+    monkeypatch.setattr(settings, "ROUND0_IMAGES", 600)  # 10 epochs of the 60 points below, then 2
     images = torch.rand(60, 16, generator=torch.Generator().manual_seed(0))
     cfg = main.parse_settings(["--architecture=dense", "--hidden_dims=8", "--latent_dim=2", "--batch_size=20",
                                "--K=2", "--gmm_init=kmeans", "--tsne_points=0", "--data_path=x.npy",
@@ -390,7 +395,7 @@ def test_resolved_epochs_are_trained_saved_and_resumed(tmp_path, monkeypatch):
     out = str(tmp_path / "run")
     main.train_model(1, out, *main.make_loaders(images, cfg, torch.device("cpu")), cfg=cfg)
     saved = json.loads((tmp_path / "run/config.json").read_text())
-    assert saved["vae_epochs"] == 3 and saved["mutual_epochs"] == 2
-    assert len(np.load(tmp_path / "run/npy/loss_0.npy")) == 3
+    assert saved["vae_epochs"] == 10 and saved["mutual_epochs"] == 2
+    assert len(np.load(tmp_path / "run/npy/loss_0.npy")) == 10
     rows = main.train_model(2, out, *main.make_loaders(images, cfg, torch.device("cpu")), cfg=cfg, resume=True).rows
     assert len(rows) == 2 and len(np.load(tmp_path / "run/npy/loss_1.npy")) == 2
