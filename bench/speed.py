@@ -4,7 +4,7 @@
 
 Times every stage of one mutual-learning round with main.py's settings (any setting can
 be added as --name=value after the options): VAE epochs, the ELBO and latents of all
-images, the GMM's start (t-SNE map and EM on it), one Gibbs sweep, the round's plots, its
+images, the GMM's start (its map and EM on it), one Gibbs sweep, the round's plots, its
 checkpoint and arrays, and the decoding of every cluster at the end of a run. The VAE is
 timed over --epochs epochs after one warm-up epoch (median); the latents the GMM stages
 see are those of that short training, which changes their cost little. Writes
@@ -28,6 +28,7 @@ import main  # noqa: E402
 import run_dir  # noqa: E402
 import settings  # noqa: E402
 import vae_module  # noqa: E402
+from calibrate import record  # noqa: E402
 
 
 def timed(stages, name, work):
@@ -60,7 +61,10 @@ def profile(cfg, images, labels, device, epochs):
         vae_module.evaluate_elbo(run.model, all_loader, run.prior_mu, run.prior_var, gen.manual_seed(0)),
         vae_module.send_all_z(run.model, all_loader))[1])
     rng = np.random.default_rng(cfg["seed"])
-    map_points = timed(stages, "GMM start: t-SNE map and EM", lambda: gmm_module.tsne_classes(z, cfg["K"], rng))[2]
+    map_points = None
+    if cfg["gmm_init"] in ("umap", "tsne"):
+        _, _, map_points = timed(stages, f"GMM start: {cfg['gmm_init']} map and EM",
+                                 lambda: gmm_module.start_chain(z, cfg["K"], rng, cfg["gmm_init"]))
     classes = gmm_module.start_chain(z, cfg["K"], rng, "kmeans")[0]
     gmm = timed(stages, "Gibbs sweep (from a k-means start, k-means excluded)",
                 lambda: gmm_module.fit_gibbs(z, cfg["K"], 1, rng, main.gmm_prior(cfg, z), classes=classes,
@@ -68,7 +72,7 @@ def profile(cfg, images, labels, device, epochs):
     run.elbo_curves[0], run.z, run.gmm, run.classes = [0.0], z, gmm.state, gmm.classes
     rows = [{"round": 0, "elbo": 0.0, **run_dir.last_scores(gmm.history), "seconds": 0.0}]
     with tempfile.TemporaryDirectory() as out:
-        timed(stages, "plots of a round (the GMM's t-SNE map, PCA)",
+        timed(stages, "plots of a round (a t-SNE of tsne_points, or the GMM's t-SNE map; PCA)",
               lambda: run_dir.plot_round(out, 0, z, labels, gmm.history, run.elbo_curves, cfg, rows, map_points))
         timed(stages, "checkpoint and arrays", lambda: run_dir.save_round(out, 0, run, train_loader, gmm))
         timed(stages, f"decoding {cfg['K']} clusters (end of run)", lambda: [
@@ -89,6 +93,7 @@ def main_bench():
         device = settings.pick_device(args.device)
     except settings.SettingError as err:
         p.error(str(err))
+    machine = record()  # the machine and bench/calibrate.py's seconds, before anything else runs
     images, labels = data.load_mnist(args.data_root, cfg["n_data"])
     cfg = settings.resolve_epochs(cfg, len(images))
     stages = profile(cfg, images, labels, device, args.epochs)
@@ -97,7 +102,7 @@ def main_bench():
     gibbs = stages["Gibbs sweep (from a k-means start, k-means excluded)"] * cfg["gmm_iter"]
     rounds = [(it, settings.round_epochs(cfg, it)) for it in range(cfg["mutual_iteration"])]
     total = sum(e * epoch + other + gibbs for _, e in rounds) + stages[f"decoding {cfg['K']} clusters (end of run)"]
-    result = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+    result = {"machine": machine, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
               "threads": torch.get_num_threads(), "n_data": len(images), "settings": overrides,
               "stages": stages, "round_epochs": [e for _, e in rounds],
               "estimated_run_seconds": round(total, 1)}

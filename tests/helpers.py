@@ -6,9 +6,12 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# a tiny MNIST run: two rounds of a small dense-sized network on the tiny_mnist fixture's 300 images
+# a tiny MNIST run: two rounds of a small dense-sized network on the tiny_mnist fixture's 300 images,
+# chains started by k-means (UMAP's just-in-time compilation costs ~30 s a process; the default
+# map has its own end-to-end test, test_main.test_default_umap_start_runs_end_to_end)
 TINY = ["--n_data=300", "--mutual_iteration=2", "--vae_epochs=2", "--mutual_epochs=2", "--gmm_iter=5",
-        "--batch_size=50", "--hidden_dims=64", "--latent_dim=4", "--tsne_points=100", "--sample_num=4", "--device=cpu"]
+        "--batch_size=50", "--hidden_dims=64", "--latent_dim=4", "--tsne_points=100", "--sample_num=4", "--device=cpu",
+        "--gmm_init=kmeans"]
 
 
 def run_main(cwd, *args):

@@ -66,7 +66,7 @@ def test_labels_of_another_length(tmp_path):
 
 TINY = ["--mutual_iteration=2", "--vae_epochs=2", "--mutual_epochs=2", "--gmm_iter=5", "--batch_size=20",
         "--hidden_dims=16",
-        "--latent_dim=2", "--tsne_points=0", "--sample_num=4", "--K=3", "--device=cpu"]
+        "--latent_dim=2", "--tsne_points=0", "--sample_num=4", "--K=3", "--device=cpu", "--gmm_init=kmeans"]
 
 
 def test_main_on_user_data_without_labels_and_non_square(tmp_path):

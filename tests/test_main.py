@@ -46,6 +46,17 @@ def test_smoke_run_writes_every_output(tiny_run):
     assert not list(d.rglob("*.tmp*"))
 
 
+def test_default_umap_start_runs_end_to_end(tiny_mnist, tmp_path):
+    """The default start (a UMAP map of all latents) in a whole run: one round, every point
+    mapped, the round's t-SNE plot made of the latents (a 10-D map has no 2-D points)."""
+    args = [a for a in TINY if a != "--gmm_init=kmeans"] + ["--gmm_init=umap", "--mutual_iteration=1", "--dir_name=u"]
+    proc = run_main(tmp_path, f"--data_root={tiny_mnist}", *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    d = tmp_path / "model" / "u"
+    assert json.loads((d / "config.json").read_text())["gmm_init"] == "umap"
+    assert (d / "graph" / "z_tsne_0.png").is_file() and float(read_metrics(d / "metrics.csv")[0]["acc"]) > 0.3
+
+
 def test_same_seed_gives_identical_metrics(tiny_run, tiny_mnist):
     cwd, _ = tiny_run
     proc = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=b", *TINY)
