@@ -54,7 +54,7 @@ def test_default_umap_start_runs_end_to_end(tiny_mnist, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     d = tmp_path / "model" / "u"
     assert json.loads((d / "config.json").read_text())["gmm_init"] == "umap"
-    assert (d / "graph" / "z_tsne_0.png").is_file() and float(read_metrics(d / "metrics.csv")[0]["acc"]) > 0.3
+    assert (d / "graph" / "z_tsne_0.png").is_file() and float(read_metrics(d / "metrics.csv")[0]["acc"]) > 0.2
 
 
 def test_same_seed_gives_identical_metrics(tiny_run, tiny_mnist):

@@ -141,7 +141,7 @@ def test_smoke_run_of_the_whole_multimodal_model(tmp_path, tiny_mnist):
     folder, _ = serket_folder(tmp_path, tiny_mnist)
     args = [f"--serket_dir={folder}", "--model=vae_gmm_mlda_mm", "--mutual_iteration=2", "--vae_epochs=2",
             "--mutual_epochs=2", "--gmm_iter=5", "--mlda_iter=5", "--mm_iter=5", "--batch_size=50", "--hidden_dims=32",
-            "--latent_dim=4", "--tsne_points=0", "--sample_num=4", "--device=cpu", "--dir_name=mm", "--gmm_init=kmeans"]
+            "--latent_dim=4", "--tsne_points=0", "--sample_num=4", "--device=cpu", "--gmm_init=kmeans", "--dir_name=mm"]
     proc = run_main(tmp_path, *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     d = tmp_path / "model" / "mm"
