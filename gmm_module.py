@@ -221,7 +221,11 @@ def umap_classes(x, K, rng, n_init=10, dim=10, neighbors=20):
     """
     import warnings
     from sklearn.mixture import GaussianMixture
-    with warnings.catch_warnings():
+    from threadpoolctl import threadpool_limits
+    # threadpool_limits restores every OpenMP pool's thread count on exit: numba's pool,
+    # started by umap-learn, sets the count of the OpenMP runtime torch shares to the
+    # number of cores, which would override a user's OMP_NUM_THREADS for the VAE's training
+    with warnings.catch_warnings(), threadpool_limits(limits=None, user_api="openmp"):
         warnings.simplefilter("ignore")  # numba's and umap-learn's notices about threads and seeds
         import umap
         seed = int(rng.integers(2**31 - 1))
