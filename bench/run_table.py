@@ -6,7 +6,8 @@ last round's ACC, NMI, ARI (median [min, max] over the runs of each recipe).
 
 --walls holds "seed seconds" lines (bench/time_main.sh writes them, and calibration.json
 beside them: the machine and bench/calibrate.py's seconds). Copies each run's config.json
-and metrics.csv into --out/<run name>/ and writes results.json and table.md (wall times
+and metrics.csv into --out/<run name>/ (the data folder written as DIR) and writes
+results.json and table.md (wall times
 also as multiples of the calibration workload).
 """
 import argparse
@@ -34,6 +35,14 @@ def summarise(run, walls, calibration_s=None):
             "images_per_second": round(images / wall) if wall else None,
             "calibration_multiple": round(wall / calibration_s, 1) if wall and calibration_s else None,
             "round0": pick(rows[0]), "last": pick(rows[-1])}
+
+
+def copy_config(run, dest):
+    """run's config.json into dest, its data folder written as DIR (the README's name for it)."""
+    with open(os.path.join(run, "config.json")) as f:
+        cfg = json.load(f)
+    with open(os.path.join(dest, "config.json"), "w") as f:
+        f.write(json.dumps({**cfg, "data_root": "DIR"}, indent=2))
 
 
 def table(results):
@@ -73,8 +82,8 @@ def main_bench():
     for run in args.runs.split(","):
         dest = os.path.join(args.out, os.path.basename(run))
         os.makedirs(dest, exist_ok=True)
-        for name in ("config.json", "metrics.csv"):
-            shutil.copy(os.path.join(run, name), dest)
+        shutil.copy(os.path.join(run, "metrics.csv"), dest)
+        copy_config(run, dest)
     if args.walls:
         shutil.copy(args.walls, os.path.join(args.out, "walls.txt"))
     header = ""
