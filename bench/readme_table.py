@@ -49,12 +49,14 @@ def run_rows(label, folder, data, stages=((0, "round0"), (5, "last"))):
     res = load(folder)
     out = []
     for it, key in stages if res else ():
-        secs = [r[key].get("seconds") if key == "round0" else r["wall_seconds"] if "wall_seconds" in r
-                else r[key]["seconds"] for r in res]  # run_table.py's rows: wall time or none
-        seeds = f"{len(res)} seeds" if len(res) != 5 else ""
+        # run_table.py's rows (with "wall_seconds"): times of the runs whose wall was measured
+        timed = [r for r in res if r.get("wall_seconds") or "wall_seconds" not in r]
+        secs = [r[key].get("seconds") if key == "round0" else r.get("wall_seconds") or r[key]["seconds"]
+                for r in timed]
+        seeds = f"{len(res)} seed{'s' if len(res) > 1 else ''}" if len(res) != 5 else ""
         secs = [s for s in secs if s is not None]
         out.append((label(it), data, spread([r[key]["acc"] for r in res]), spread([r[key]["nmi"] for r in res]),
-                    minutes(secs) + (f" ({len(secs)} runs)" if len(secs) < len(res) else "") if secs else "",
+                    minutes(secs) + (f" ({len(secs)} runs timed)" if len(secs) < len(res) else "") if secs else "",
                     "no" + (f" ({seeds})" if seeds else ""), f"`{folder}`"))
     return out
 
