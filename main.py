@@ -25,8 +25,8 @@ send = "mean"              # latent the encoder sends to the GMM: "mean" or "sam
 K = 10                     # number of GMM clusters
 gmm_iter = 100             # Gibbs sweeps per round
 gmm_burn_in = 50           # gmm_assign="mean": sweeps left out of the average (burn-in; at most half of gmm_iter)
-gmm_init = "umap"          # start of each chain: "umap" (GMM of a UMAP map of all latents), "tsne" (of a 10,000-point
-                           # t-SNE map), "kmeans", "random" or "prior" (the original's)
+gmm_init = "auto"          # start of each chain: "auto" ("tsne" up to 10,000 points, "umap" above), "tsne" (GMM of a
+                           # t-SNE map of <= 10,000 points), "umap" (of a UMAP map), "kmeans", "random" or "prior"
 gmm_alpha0 = 1e5           # Dirichlet concentration of the mixing weights (1e5 holds them near 1/K)
 gmm_beta0 = 1.0            # prior precision scale of the cluster means
 gmm_nu0 = 100.0            # Wishart degrees of freedom (pseudo-points of the covariances); 0 means latent_dim + 2

@@ -13,6 +13,7 @@ MODELS = ("vae_gmm",) + MULTIMODAL + ("gmvae",)
 ROUND0_IMAGES = 750_000   # vae_epochs=0: round 0 trains about this many images (75 epochs of 10,000) ...
 ROUND0_EPOCHS = (15, 75)  # ... in at least 15 and at most 75 epochs
 MUTUAL_SHARE = 5          # mutual_epochs=0: every later round trains vae_epochs / 5 epochs (at least 1)
+TSNE_ALL_POINTS = 10_000  # gmm_init="auto": a t-SNE map of every point up to this many points, UMAP above
 
 # settings that may change on --resume
 RESUMABLE = ("mutual_iteration", "resume", "device", "data_root", "dir_name", "sample_num",
@@ -90,8 +91,8 @@ def check_settings(cfg):
         ("K", cfg["K"] >= 1 and (cfg["data_path"] or cfg["K"] <= cfg["n_data"]),
          f"an integer between 1 and n_data={cfg['n_data']}"),
         ("gmm_iter", cfg["gmm_iter"] >= 1, "an integer >= 1"),
-        ("gmm_init", cfg["gmm_init"] in ("umap", "tsne", "kmeans", "random", "prior"),
-         "'umap', 'tsne', 'kmeans', 'random' or 'prior'"),
+        ("gmm_init", cfg["gmm_init"] in ("auto", "umap", "tsne", "kmeans", "random", "prior"),
+         "'auto', 'umap', 'tsne', 'kmeans', 'random' or 'prior'"),
         ("gmm_assign", cfg["gmm_assign"] in ("argmax", "sample", "mean"), "'mean', 'argmax' or 'sample'"),
         ("gmm_burn_in", cfg["gmm_burn_in"] >= 0, "an integer >= 0 (sweeps left out of the average)"),
         ("gmm_alpha0", cfg["gmm_alpha0"] > 0, "a number > 0"),
@@ -163,16 +164,21 @@ def epochs_for_images(images, n):
 
 
 def resolve_epochs(cfg, n):
-    """cfg for n images with vae_epochs=0 and mutual_epochs=0 replaced by numbers.
+    """cfg for n images with the automatic settings replaced by what they mean at n:
+    vae_epochs=0, mutual_epochs=0 and gmm_init="auto" (the saved config.json says what ran).
 
     vae_epochs=0: the epochs that train ROUND0_IMAGES images (75 of 10,000), but at least 15
     (a large set still gets 15 passes: 15 of 70,000) and at most 75 (a small set, say
     --n_data=600, stays quick). mutual_epochs=0: vae_epochs / 5, at least 1, whether
     vae_epochs was given or resolved (--vae_epochs=3 gives 1 epoch in every later round).
+    gmm_init="auto": "tsne" up to TSNE_ALL_POINTS points (scikit-learn's t-SNE then maps
+    every point), "umap" above (a UMAP map of every point; t-SNE would map a subset).
     """
     low, high = ROUND0_EPOCHS
     first = cfg["vae_epochs"] or min(max(epochs_for_images(ROUND0_IMAGES, n), low), high)
-    return {**cfg, "vae_epochs": first, "mutual_epochs": cfg["mutual_epochs"] or max(1, round(first / MUTUAL_SHARE))}
+    start = cfg["gmm_init"] if cfg["gmm_init"] != "auto" else ("tsne" if n <= TSNE_ALL_POINTS else "umap")
+    return {**cfg, "vae_epochs": first, "mutual_epochs": cfg["mutual_epochs"] or max(1, round(first / MUTUAL_SHARE)),
+            "gmm_init": start}
 
 
 def round_epochs(cfg, it):

@@ -46,9 +46,10 @@ def test_smoke_run_writes_every_output(tiny_run):
     assert not list(d.rglob("*.tmp*"))
 
 
-def test_default_umap_start_runs_end_to_end(tiny_mnist, tmp_path):
-    """The default start (a UMAP map of all latents) in a whole run: one round, every point
-    mapped, the round's t-SNE plot made of the latents (a 10-D map has no 2-D points)."""
+def test_umap_start_runs_end_to_end(tiny_mnist, tmp_path):
+    """The start of the default above 10,000 points (a UMAP map of all latents) in a whole run:
+    one round, every point mapped, the round's t-SNE plot made of the latents (a 10-D map has
+    no 2-D points)."""
     args = [a for a in TINY if a != "--gmm_init=kmeans"] + ["--gmm_init=umap", "--mutual_iteration=1", "--dir_name=u"]
     proc = run_main(tmp_path, f"--data_root={tiny_mnist}", *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -381,6 +382,13 @@ def test_zero_epochs_scale_with_the_data_and_later_rounds_follow_round_0():
     assert epochs(main.parse_settings(["--vae_epochs=40"]), 70000) == [40, 8]
     assert epochs(main.parse_settings(["--mutual_epochs=3"]), 10000) == [75, 3]
     assert epochs(main.parse_settings(["--vae_epochs=50", "--mutual_epochs=10"]), 70000) == [50, 10]
+
+
+def test_auto_start_maps_every_point_with_tsne_up_to_10000_and_umap_above():
+    start = lambda args, n: settings.resolve_epochs(main.parse_settings(args), n)["gmm_init"]  # noqa: E731
+    assert main.SETTINGS["gmm_init"] == "auto"
+    assert start([], 300) == start([], 10000) == "tsne" and start([], 10001) == start([], 70000) == "umap"
+    assert start(["--gmm_init=kmeans"], 70000) == "kmeans" and start(["--gmm_init=umap"], 300) == "umap"
 
 
 def test_runs_saved_before_mutual_epochs_train_vae_epochs_in_every_round():
