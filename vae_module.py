@@ -9,6 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
+LEARNING_RATE = 1e-3    # Adam's learning rate, in every round
+PRIOR_VAR_FLOOR = 1e-3  # lower bound on the prior variances the GMM sends to the VAE
+
 class VAE(nn.Module):
     """Dense VAE: x_dim -> hidden_dims -> (mean, log-variance) of latent_dim -> mirror.
 
@@ -169,7 +172,7 @@ def build_vae(architecture, x_dim, hidden_dims, latent_dim):
     return net(x_dim, tuple(hidden_dims), latent_dim)
 
 
-def prior_from_gmm(point_mu, point_var, var_floor, device):
+def prior_from_gmm(point_mu, point_var, device, var_floor=PRIOR_VAR_FLOOR):
     """The GMM's message as the VAE's per-image KL prior: two (N, D) float32 tensors on device,
     the variances floored at var_floor (a collapsed cluster would make the KL infinite)."""
     return (torch.as_tensor(point_mu, dtype=torch.float32, device=device),

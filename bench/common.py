@@ -4,13 +4,6 @@ import os
 
 import numpy as np
 
-# main.py's defaults before bench/accuracy.py chose new ones: the baselines and
-# multimodal tables in the README were measured with these settings.
-PREVIOUS_DEFAULTS = ["--architecture=dense", "--vae_epochs=50", "--mutual_epochs=50", "--gmm_alpha0=1", "--gmm_nu0=0",
-                     "--warm_start_gmm=True", "--mutual_iteration=2", "--gmm_iter=100", "--gmm_assign=sample",
-                     "--gmm_map_bias=False"]
-
-
 def load_results(folder):
     """The per-run result dicts saved in folder/results.json by an earlier run ([] if none)."""
     path = os.path.join(folder, "results.json")

@@ -1,5 +1,8 @@
-"""What several test files share: running main.py in a fresh process and reading what it wrote."""
+"""What several test files share: running main.py (in this process, or in a new one) and
+reading what it wrote."""
+import contextlib
 import csv
+import io
 import os
 import subprocess
 import sys
@@ -15,7 +18,24 @@ TINY = ["--n_data=300", "--mutual_iteration=2", "--vae_epochs=2", "--mutual_epoc
 
 
 def run_main(cwd, *args):
-    """python main.py *args in folder cwd, to the end: the CompletedProcess (text output)."""
+    """main.py *args as the command line runs it (main.command), but in this process, with
+    cwd as the working folder: a CompletedProcess (returncode 0 or 1, printed text, and on
+    stderr the progress bars and the one line a failed run exits with)."""
+    import main
+    out, err = io.StringIO(), io.StringIO()
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            message = main.command(list(args))
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(args, 1 if message else 0, out.getvalue(),
+                                       err.getvalue() + (message + "\n" if message else ""))
+
+
+def run_cli(cwd, *args):
+    """python main.py *args in a new process in folder cwd: the CompletedProcess (text)."""
     return subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args], cwd=cwd,
                           capture_output=True, text=True, timeout=300)
 

@@ -13,7 +13,7 @@ import torch
 import main
 import tool
 import vae_module as vm
-import run_dir
+from run_folder import files as run_dir
 from helpers import TINY, run_main
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-import data
+import tool as data
 from helpers import run_main
 
 

@@ -6,8 +6,19 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 
 import gmm_module as gm
-from stats import cluster_scores, sample_categorical
+from maps import start as ms
+from gmm_module import sample_categorical
+from tool import cluster_scores, sweep_scorer
 
+
+
+def fit(x, K, sweeps, rng, prior=None, start="kmeans", report="mean", burn_in=0, labels=None, **run_args):
+    """GibbsGMM(K, prior, sweeps, burn_in, report).run(x, rng, start, ...), with labels
+    scored by the loop's scorer (tool.sweep_scorer) into the result's history."""
+    on_sweep, scores = sweep_scorer(labels) if labels is not None else (None, {})
+    res = gm.GibbsGMM(K, prior, sweeps, burn_in, report).run(x, rng, start, on_sweep=on_sweep, **run_args)
+    res.history.update(scores)
+    return res
 
 def random_state(rng, K=3, D=4):
     A = rng.standard_normal((K, D, D))
@@ -88,7 +99,7 @@ def test_categorical_sampler_frequencies():
 def test_gibbs_recovers_blobs_like_sklearn():
     rng = np.random.default_rng(5)
     x, y = blobs(rng)
-    res = gm.fit_gibbs(x, 4, 30, rng, labels=y)
+    res = fit(x, 4, 30, rng, labels=y)
     ari = adjusted_rand_score(y, res.classes)
     ref = adjusted_rand_score(y, GaussianMixture(4, n_init=3, random_state=0).fit_predict(x))
     assert ari > 0.95 and ari >= ref - 0.02
@@ -99,36 +110,27 @@ def test_gibbs_recovers_blobs_like_sklearn():
     assert np.all(res.point_var > 0)
 
 
-def test_argmax_classes_are_the_last_sweeps_most_probable_and_no_worse_than_a_sample():
-    """Both kinds of report come from the same chain; on overlapping blobs the argmax
-    (the Bayes rule under the sampled parameters) scores at least as well as the sample."""
+def test_mean_report_is_the_averaged_argmax_and_no_worse_than_the_last_sample():
+    """Both reports come from the same chain; on overlapping blobs the argmax of the
+    averaged probabilities scores at least as well as the last sample."""
     x, y = blobs(np.random.default_rng(12), n_per=500, spread=2.0)
-    top = gm.fit_gibbs(x, 4, 20, np.random.default_rng(3), labels=y, assign="argmax")
-    draw = gm.fit_gibbs(x, 4, 20, np.random.default_rng(3), labels=y, assign="sample")
-    np.testing.assert_array_equal(top.history["log_joint"], draw.history["log_joint"])
-    np.testing.assert_array_equal(top.classes, top.eta.argmax(axis=1))
-    assert not np.array_equal(draw.classes, top.classes)
-    np.testing.assert_allclose(top.point_mu, top.state.mu[top.classes])
-    assert top.history["acc"][-1] == cluster_scores(y, top.classes)["acc"]
-    assert top.history["acc"][-1] >= draw.history["acc"][-1]
-    with pytest.raises(ValueError, match="assign"):
-        gm.fit_gibbs(x, 4, 1, np.random.default_rng(3), assign="mode")
-
-
-def test_gibbs_from_random_start_runs_but_may_stay_symmetric():
-    """From random assignments every cluster starts as the whole data's Gaussian; the chain
-    stays finite, and its log joint at the end is no worse than where it started."""
-    rng = np.random.default_rng(6)
-    x, y = blobs(rng, K=2, spread=10)
-    res = gm.fit_gibbs(x, 2, 30, rng, init="random", labels=y)
-    assert np.all(np.isfinite(res.history["log_joint"])) and np.all(np.isfinite(res.eta))
-    assert res.history["log_joint"][-1] >= res.history["log_joint"][0] - 50
+    mean = fit(x, 4, 20, np.random.default_rng(3), labels=y, burn_in=10)
+    draw = fit(x, 4, 20, np.random.default_rng(3), labels=y, report="sample")
+    np.testing.assert_array_equal(mean.history["log_joint"], draw.history["log_joint"])
+    np.testing.assert_array_equal(mean.classes, mean.eta.argmax(axis=1))
+    assert not np.array_equal(draw.classes, mean.classes)
+    np.testing.assert_allclose(mean.point_mu, mean.state.mu[mean.classes])
+    assert mean.history["acc"][-1] == cluster_scores(y, mean.classes)["acc"]
+    assert draw.history["acc"][-1] == cluster_scores(y, draw.classes)["acc"]
+    assert mean.history["acc"][-1] >= draw.history["acc"][-1]
+    with pytest.raises(ValueError, match="report"):
+        gm.GibbsGMM(4, report="argmax")
 
 
 def test_gibbs_is_reproducible_from_seed():
     x, _ = blobs(np.random.default_rng(7))
-    a = gm.fit_gibbs(x, 4, 10, np.random.default_rng(11))
-    b = gm.fit_gibbs(x, 4, 10, np.random.default_rng(11))
+    a = fit(x, 4, 10, np.random.default_rng(11))
+    b = fit(x, 4, 10, np.random.default_rng(11))
     np.testing.assert_array_equal(a.classes, b.classes)
     np.testing.assert_array_equal(a.history["log_joint"], b.history["log_joint"])
 
@@ -136,7 +138,7 @@ def test_gibbs_is_reproducible_from_seed():
 def test_empty_clusters_stay_finite():
     rng = np.random.default_rng(8)
     x, _ = blobs(rng, n_per=20, K=2)
-    res = gm.fit_gibbs(x, 8, 20, rng, classes=np.zeros(len(x), dtype=int))
+    res = fit(x, 8, 20, rng, start=np.zeros(len(x), dtype=int))
     assert np.all(np.isfinite(res.state.mu)) and np.all(np.isfinite(res.eta))
     assert np.all(np.isfinite(res.history["log_joint"]))
 
@@ -144,8 +146,8 @@ def test_empty_clusters_stay_finite():
 def test_adaptive_prior_follows_scale_and_shift():
     """Clustering is the same for latents x and 1e3 * x + 50 (the prior adapts)."""
     x, y = blobs(np.random.default_rng(9))
-    a = gm.fit_gibbs(x, 4, 15, np.random.default_rng(1))
-    b = gm.fit_gibbs(1e3 * x + 50, 4, 15, np.random.default_rng(1))
+    a = fit(x, 4, 15, np.random.default_rng(1))
+    b = fit(1e3 * x + 50, 4, 15, np.random.default_rng(1))
     assert adjusted_rand_score(a.classes, b.classes) > 0.99
 
 
@@ -162,12 +164,12 @@ EDGE_CASES = {
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize("init", ["kmeans", "random", "prior"])
+@pytest.mark.parametrize("init", ["kmeans", "prior"])
 @pytest.mark.parametrize("case", list(EDGE_CASES))
 def test_sampler_stays_finite_on_awkward_latents(case, init):
     x = EDGE_CASES[case](np.random.default_rng(0))
     with np.errstate(over="raise", invalid="raise", divide="raise"):
-        res = gm.fit_gibbs(x, 10, 20, np.random.default_rng(1), init=init)
+        res = fit(x, 10, 20, np.random.default_rng(1), start=init)
     for a in (res.eta, res.point_mu, res.point_var, res.state.Lambda, res.history["log_joint"]):
         assert np.all(np.isfinite(a))
     assert np.all(res.point_var > 0) and np.allclose(res.eta.sum(1), 1)
@@ -182,7 +184,7 @@ from hypothesis.extra.numpy import arrays  # noqa: E402
                 elements=st.floats(-1e3, 1e3, allow_nan=False, width=32)),
        K=st.integers(1, 6), seed=st.integers(0, 2**16))
 def test_eta_rows_are_finite_and_sum_to_one(x, K, seed):
-    res = gm.fit_gibbs(x, K, 3, np.random.default_rng(seed), init="prior")
+    res = fit(x, K, 3, np.random.default_rng(seed), start="prior")
     assert res.eta.shape == (len(x), K)
     assert np.all(np.isfinite(res.eta)) and np.allclose(res.eta.sum(axis=1), 1.0)
     assert np.all(np.isfinite(res.point_var)) and np.all(res.point_var > 0)
@@ -191,7 +193,7 @@ def test_eta_rows_are_finite_and_sum_to_one(x, K, seed):
 def test_tsne_start_recovers_blobs():
     rng = np.random.default_rng(12)
     x, y = blobs(rng, n_per=100, K=4)
-    res = gm.fit_gibbs(x, 4, 10, rng, init="tsne", labels=y)
+    res = fit(x, 4, 10, rng, start="tsne", labels=y)
     assert adjusted_rand_score(y, res.classes) > 0.95
 
 
@@ -199,15 +201,15 @@ def test_umap_start_covers_every_point_recovers_blobs_and_reproduces():
     """The default start: a UMAP map of all points, a GMM on it; seeded, so the same rng
     seed gives the same classes and probabilities."""
     x, y = blobs(np.random.default_rng(21), n_per=100, K=4)
-    classes, prob = gm.umap_classes(x, 4, np.random.default_rng(5))
+    classes, prob = ms.umap_classes(x, 4, np.random.default_rng(5))
     assert adjusted_rand_score(y, classes) > 0.95
     assert prob.shape == (len(x), 4) and np.allclose(prob.sum(axis=1), 1.0)
     assert not np.any(np.all(prob == 0.25, axis=1))  # every point is in the map
     np.testing.assert_array_equal(prob.argmax(axis=1), classes)
-    again = gm.umap_classes(x, 4, np.random.default_rng(5))
+    again = ms.umap_classes(x, 4, np.random.default_rng(5))
     np.testing.assert_array_equal(again[0], classes)
     np.testing.assert_allclose(again[1], prob)
-    res = gm.fit_gibbs(x, 4, 3, np.random.default_rng(6), init="umap", map_bias=True, labels=y)
+    res = fit(x, 4, 3, np.random.default_rng(6), start="umap", labels=y)
     assert adjusted_rand_score(y, res.classes) > 0.95 and res.map_points is None
 
 
@@ -218,13 +220,13 @@ def test_gaussian_classes_match_scipy():
     want = np.stack([np.log(1 / 3) + stats.multivariate_normal(
         x_fit[fit_classes == k].mean(0), np.cov(x_fit[fit_classes == k], rowvar=False)).logpdf(x)
         for k in range(3)], 1).argmax(1)
-    np.testing.assert_array_equal(gm.gaussian_classes(x, x_fit, fit_classes, 3), want)
+    np.testing.assert_array_equal(ms.gaussian_classes(x, x_fit, fit_classes, 3), want)
 
 
 def test_tsne_start_on_a_subset_recovers_blobs():
     rng = np.random.default_rng(14)
     x, y = blobs(rng, n_per=150, K=4)
-    classes = gm.tsne_classes(x, 4, rng, tsne_max=200)[0]
+    classes = ms.tsne_classes(x, 4, rng, tsne_max=200)[0]
     assert adjusted_rand_score(y, classes) > 0.95
 
 
@@ -235,7 +237,7 @@ def test_class_renaming_finds_the_best_permutation_like_brute_force():
         classes, reference = rng.integers(0, 4, 60), rng.integers(0, 4, 60)
         best = max((np.asarray(p)[classes] for p in itertools.permutations(range(4))),
                    key=lambda c: (c == reference).sum())
-        aligned = gm.class_renaming(classes, reference, 4)[classes]
+        aligned = ms.class_renaming(classes, reference, 4)[classes]
         assert (aligned == reference).sum() == (best == reference).sum()
         assert adjusted_rand_score(classes, aligned) == 1.0  # the same partition, renamed
 
@@ -244,14 +246,14 @@ def test_new_start_is_renamed_after_the_last_round():
     rng = np.random.default_rng(16)
     x, y = blobs(rng, n_per=100, K=4)
     last_round = (y + 1) % 4  # the previous round's names for the same four blobs
-    res = gm.fit_gibbs(x, 4, 3, rng, init="kmeans", align_to=last_round)
+    res = fit(x, 4, 3, rng, start="kmeans", align_to=last_round)
     assert (res.classes == last_round).mean() > 0.99
 
 
 def test_tsne_map_probabilities_are_the_maps_posterior():
     rng = np.random.default_rng(17)
     x, _ = blobs(rng, n_per=150, K=4)
-    classes, prob, points = gm.tsne_classes(x, 4, rng, tsne_max=200)
+    classes, prob, points = ms.tsne_classes(x, 4, rng, tsne_max=200)
     assert prob.shape == (len(x), 4) and np.allclose(prob.sum(axis=1), 1.0)
     mapped = ~np.all(prob == 0.25, axis=1)
     assert mapped.sum() == 200  # the subset in the map; the others' probabilities are uniform
@@ -264,28 +266,30 @@ def test_tsne_map_probabilities_are_the_maps_posterior():
 def test_gibbs_result_keeps_the_map_it_started_from():
     rng = np.random.default_rng(3)
     x, _ = blobs(rng, n_per=50, K=3)
-    res = gm.fit_gibbs(x, 3, 1, rng, init="tsne")
+    res = fit(x, 3, 1, rng, start="tsne")
     assert res.map_points.shape == (len(x), 2) and np.isfinite(res.map_points).all()
-    assert gm.fit_gibbs(x, 3, 1, rng, init="kmeans").map_points is None
+    assert fit(x, 3, 1, rng, start="kmeans").map_points is None
 
 
 def test_map_probabilities_are_renamed_with_the_clusters():
     rng = np.random.default_rng(18)
     x, y = blobs(rng, n_per=100, K=4)
     last_round = (y + 1) % 4
-    classes, prob, _ = gm.start_chain(x, 4, rng, "tsne", align_to=last_round)
+    classes, prob, _ = ms.start_chain(x, 4, rng, "tsne", align_to=last_round)
     assert (classes == last_round).mean() > 0.99
     np.testing.assert_array_equal(prob.argmax(axis=1), classes)
-    assert gm.start_chain(x, 4, rng, "kmeans")[1] is None
+    assert ms.start_chain(x, 4, rng, "kmeans")[1] is None
 
 
-def test_map_bias_multiplies_the_assignment_probabilities():
-    """With the map's bias, eta is the product of eta without it and the map's probabilities,
-    renormalised (the same t-SNE start and parameter draw: the same seed)."""
+def test_map_vote_multiplies_the_assignment_probabilities():
+    """Started from a map, eta is the product of eta from the map's classes without its
+    vote and the map's probabilities, renormalised (the same parameter draw: the same rng)."""
     x, y = blobs(np.random.default_rng(19), n_per=60, K=3, spread=1.0)
-    plain = gm.fit_gibbs(x, 3, 0, np.random.default_rng(5), init="tsne")
-    biased = gm.fit_gibbs(x, 3, 0, np.random.default_rng(5), init="tsne", map_bias=True)
-    _, prob, _ = gm.start_chain(x - x.mean(axis=0), 3, np.random.default_rng(5), "tsne")
+    rng = np.random.default_rng(5)
+    classes, prob, _ = ms.start_chain(x - x.mean(axis=0), 3, rng, "tsne")
+    plain = fit(x, 3, 0, rng, start=classes)
+    biased = fit(x, 3, 0, np.random.default_rng(5), start="tsne")
+    assert biased.history["log_messages"] == [] and plain.classes.shape == (len(x),)
     want = plain.eta * prob
     np.testing.assert_allclose(biased.eta, want / want.sum(axis=1, keepdims=True), rtol=1e-6, atol=1e-12)
 
@@ -293,18 +297,20 @@ def test_map_bias_multiplies_the_assignment_probabilities():
 def test_map_bias_recovers_blobs():
     rng = np.random.default_rng(20)
     x, y = blobs(rng, n_per=100, K=4)
-    res = gm.fit_gibbs(x, 4, 3, rng, init="tsne", map_bias=True, labels=y)
+    res = fit(x, 4, 3, rng, start="tsne", labels=y)
     assert adjusted_rand_score(y, res.classes) > 0.95
 
 
-def test_mean_assign_averages_the_probabilities_after_burn_in():
-    """assign='mean' reports the argmax of eta averaged over sweeps burn_in+1..n. Oracle:
-    chains of 1..n sweeps from the same seed draw the same numbers, so the last eta of the
-    chain of s sweeps is sweep s's eta."""
+def test_mean_report_averages_the_probabilities_after_burn_in():
+    """report='mean' reports the argmax of eta averaged over sweeps burn_in+1..n: the mean of
+    the etas the chain handed to on_sweep after every sweep."""
     x, y = blobs(np.random.default_rng(13), n_per=60, K=3, spread=2.0)
     n, burn_in = 6, 2
-    etas = [gm.fit_gibbs(x, 3, s, np.random.default_rng(4), assign="argmax").eta for s in range(1, n + 1)]
-    res = gm.fit_gibbs(x, 3, n, np.random.default_rng(4), assign="mean", burn_in=burn_in, labels=y)
+    etas = []
+    on_sweep, scores = sweep_scorer(y)
+    res = gm.GibbsGMM(3, None, n, burn_in).run(x, np.random.default_rng(4), "kmeans",
+                                               on_sweep=lambda eta, rep: (etas.append(eta), on_sweep(eta, rep)))
+    res.history.update(scores)
     want = np.mean(etas[burn_in:], axis=0)
     np.testing.assert_allclose(res.eta, want, rtol=1e-12)
     np.testing.assert_array_equal(res.classes, want.argmax(axis=1))
@@ -313,10 +319,10 @@ def test_mean_assign_averages_the_probabilities_after_burn_in():
     assert len(res.history["sweep_acc"]) == n
 
 
-def test_mean_assign_rejects_a_burn_in_as_long_as_the_chain():
+def test_mean_report_rejects_a_burn_in_as_long_as_the_chain():
     x, _ = blobs(np.random.default_rng(14), n_per=20)
     with pytest.raises(ValueError, match="burn_in"):
-        gm.fit_gibbs(x, 4, 5, np.random.default_rng(1), assign="mean", burn_in=5)
+        gm.GibbsGMM(4, None, 5, burn_in=5)
 
 
 def test_prior_start_draws_the_first_parameters_from_the_prior():
@@ -325,7 +331,7 @@ def test_prior_start_draws_the_first_parameters_from_the_prior():
     D, K = 3, 10
     x = np.random.default_rng(15).standard_normal((40, D)) * 5 + 20
     prior = gm.GMMPrior(1.0, 1.0, 6.0, np.full(D, -1.0), 0.5 * np.eye(D))
-    states = [gm.fit_gibbs(x, K, 0, np.random.default_rng(s), prior=prior, init="prior").state for s in range(300)]
+    states = [fit(x, K, 0, np.random.default_rng(s), prior=prior, start="prior").state for s in range(300)]
     lam = np.concatenate([s.Lambda for s in states])
     mu = np.concatenate([s.mu for s in states])
     np.testing.assert_allclose(lam.mean(axis=0), 6.0 * 0.5 * np.eye(D), atol=0.15)
@@ -335,5 +341,5 @@ def test_prior_start_draws_the_first_parameters_from_the_prior():
 def test_prior_start_recovers_separated_blobs():
     rng = np.random.default_rng(16)
     x, y = blobs(rng, n_per=150, K=3, spread=10.0)
-    res = gm.fit_gibbs(x, 3, 40, rng, init="prior", labels=y)
+    res = fit(x, 3, 40, rng, start="prior", labels=y, report="sample")  # as the original code reports
     assert adjusted_rand_score(y, res.classes) > 0.95

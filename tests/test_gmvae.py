@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.distributions import Categorical, Independent, Normal, kl_divergence
 
-import gmvae_module as gv
+from baselines import gmvae as gv
 from helpers import run_main
 
 
@@ -53,7 +53,7 @@ def test_training_raises_elbo_and_samples_are_images():
 
 def test_main_gmvae_smoke_run(tiny_mnist, tmp_path):
     args = [f"--data_root={tiny_mnist}", "--model=gmvae", "--n_data=300", "--vae_epochs=3", "--batch_size=50",
-            "--hidden_dims=32", "--latent_dim=4", "--w_dim=3", "--tsne_points=100", "--sample_num=4",
+            "--hidden_dims=32", "--latent_dim=4", "--tsne_points=100", "--sample_num=4",
             "--device=cpu", "--dir_name=g"]
     proc = run_main(tmp_path, *args)
     assert proc.returncode == 0, proc.stderr[-3000:]

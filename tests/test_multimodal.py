@@ -2,10 +2,8 @@
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-import mlda_module as ml
-import mm_module as mm
-import data
-import stats
+import tool as stats
+from serket import data, markov as mm, mlda as ml
 from helpers import run_main
 
 
@@ -35,7 +33,7 @@ def test_token_classes_conserve_counts_and_follow_one_hot_probabilities():
 def test_mlda_recovers_classes_from_two_modalities():
     rng = np.random.default_rng(1)
     counts, labels = synthetic_documents(rng)
-    res = ml.fit_mlda(counts, 3, 50, rng, labels=labels)
+    res = ml.fit_mlda(counts, 3, 50, rng, score=lambda c: stats.cluster_scores(labels, c))
     assert adjusted_rand_score(labels, res.classes) > 0.95
     assert res.history["acc"][-1] > 0.97
     assert res.class_prob.shape == (300, 3) and np.allclose(res.class_prob.sum(1), 1)
@@ -70,7 +68,7 @@ def test_mm_recovers_a_known_transition_matrix():
     s = np.array(s)
     class_prob = np.full((T, L), 0.1 / (L - 1))
     class_prob[np.arange(T), s] = 0.9  # noisy observations of the states
-    res = mm.fit_markov(class_prob, 30, rng, labels=s)
+    res = mm.fit_markov(class_prob, 30, rng, score=lambda c: stats.cluster_scores(s, c))
     np.testing.assert_allclose(res.A, A_true, atol=0.06)
     assert res.history["acc"][-1] > 0.9
     assert res.prediction.shape == (T, L) and np.allclose(res.prediction.sum(1), 1)
@@ -98,7 +96,7 @@ def test_mm_tells_apart_two_states_the_module_below_merged():
     seen = np.array([0, 1, 2, 1, 3])[s]
     class_prob = np.full((T, L), 0.02)
     class_prob[np.arange(T), seen] = 0.92
-    res = mm.fit_markov(class_prob, 40, rng, labels=s)
+    res = mm.fit_markov(class_prob, 40, rng, score=lambda c: stats.cluster_scores(s, c))
     assert res.history["acc"][-1] > 0.99
     steps = [res.A[res.states[t]].argmax() == res.states[t + 1] for t in range(L)]
     assert all(steps)
@@ -133,14 +131,14 @@ def test_serket_files_load(tmp_path, tiny_mnist):
     np.testing.assert_array_equal(got, labels)
     (folder / "data2.txt").write_text("1 2\n")
     import pytest
-    with pytest.raises(data.DataError, match="expected 200 rows"):
+    with pytest.raises(stats.DataError, match="expected 200 rows"):
         data.load_serket_files(str(folder))
 
 
 def test_smoke_run_of_the_whole_multimodal_model(tmp_path, tiny_mnist):
     folder, _ = serket_folder(tmp_path, tiny_mnist)
     args = [f"--serket_dir={folder}", "--model=vae_gmm_mlda_mm", "--mutual_iteration=2", "--vae_epochs=2",
-            "--mutual_epochs=2", "--gmm_iter=5", "--mlda_iter=5", "--mm_iter=5", "--batch_size=50", "--hidden_dims=32",
+            "--mutual_epochs=2", "--gmm_iter=5", "--batch_size=50", "--hidden_dims=32",
             "--latent_dim=4", "--tsne_points=0", "--sample_num=4", "--device=cpu", "--gmm_init=kmeans", "--dir_name=mm"]
     proc = run_main(tmp_path, *args)
     assert proc.returncode == 0, proc.stderr[-3000:]

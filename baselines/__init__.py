@@ -1,0 +1,1 @@
+"""Baselines run by main.py: the GMVAE (--model=gmvae), trained end to end."""

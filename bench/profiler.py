@@ -1,0 +1,205 @@
+"""The profiler: where the time goes, on this machine.
+
+    python bench/profiler.py round --data_root=DIR [--device=cpu] [--out=bench/results/cpu_profile_today]
+    python bench/profiler.py gibbs-vs-em [--latents=model/debug/npy/z_0.npy]
+    python bench/profiler.py serket --data_root=DIR
+
+round: every stage of one mutual-learning round with main.py's settings (any --name=value
+after the options): VAE epochs (the median of --epochs after one warm-up epoch), the ELBO
+and latents of all images, the GMM's start (its map and EM on it), one Gibbs sweep, the
+round's plots, its checkpoint and arrays, and the decoding of every cluster at the end;
+the GMM stages see the latents of that short training. Writes profile.json (with the
+machine and bench/calibrate.py's seconds) and prints seconds per stage and per run.
+gibbs-vs-em: seconds per Gibbs sweep against seconds per EM iteration of scikit-learn's
+GaussianMixture (full covariance) on the same latents; EM's initialisation is excluded by
+timing fits of 20 and 10 iterations (tol=0, the same init); medians over --repeats.
+serket: seconds of --sweeps MLDA and MM sweeps on the 3,000 bundled pairs (the GMM's
+modality made of k-means classes times 200 pseudo-counts).
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import gmm_module  # noqa: E402
+import main  # noqa: E402
+import tool  # noqa: E402
+import vae_module  # noqa: E402
+from calibrate import record  # noqa: E402
+from maps.start import start_chain  # noqa: E402
+from run_folder import files, plots, state  # noqa: E402
+from settings import checks  # noqa: E402
+
+
+def timed(stages, name, work):
+    """Run work(), record its wall time under stages[name], return its result."""
+    start = time.perf_counter()
+    out = work()
+    stages[name] = round(time.perf_counter() - start, 2)
+    return out
+
+
+def profile_round(cfg, images, labels, device, epochs):
+    """{stage: seconds} of one round with settings cfg (resolved) on images."""
+    stages, n = {}, len(images)
+    train_loader, all_loader = main.make_loaders(images, cfg, device)
+    run = state.new_run(cfg, n, device)
+    torch.manual_seed(cfg["seed"])
+    run.model = files.new_vae({**cfg, "x_dim": images.shape[1]}, device)
+    run.optimizer = torch.optim.Adam(run.model.parameters(), lr=vae_module.LEARNING_RATE)
+    per_epoch = []
+    for _ in range(epochs + 1):
+        start = time.perf_counter()
+        vae_module.train(run.model, train_loader, run.prior_mu, run.prior_var, 1, run.optimizer, generator=run.noise)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        per_epoch.append(time.perf_counter() - start)
+    stages["VAE epoch (median)"] = round(float(np.median(per_epoch[1:])), 2)
+    gen = torch.Generator(device=device)
+    z = timed(stages, "ELBO and latents of all images", lambda: (
+        vae_module.evaluate_elbo(run.model, all_loader, run.prior_mu, run.prior_var, gen.manual_seed(0)),
+        vae_module.send_all_z(run.model, all_loader))[1])
+    rng = np.random.default_rng(cfg["seed"])
+    map_points = None
+    if cfg["gmm_init"] in ("umap", "tsne"):
+        _, _, map_points = timed(stages, f"GMM start: {cfg['gmm_init']} map and EM",
+                                 lambda: start_chain(z, cfg["K"], rng, cfg["gmm_init"]))
+    classes = start_chain(z, cfg["K"], rng, "kmeans")[0]
+    on_sweep, scores = tool.sweep_scorer(labels)
+    gmm = timed(stages, "Gibbs sweep (from a k-means start, k-means excluded)",
+                lambda: gmm_module.GibbsGMM(cfg["K"], main.gmm_prior(cfg, z), 1, 0).run(
+                    z, rng, classes, on_sweep=on_sweep))
+    history = {**gmm.history, **scores}
+    run.elbo_curves[0], run.z, run.gmm, run.classes = [0.0], z, gmm.state, gmm.classes
+    rows = [{"round": 0, "elbo": 0.0, **files.last_scores(history), "seconds": 0.0}]
+    with tempfile.TemporaryDirectory() as out:
+        timed(stages, "plots of a round (a t-SNE of tsne_points, or the GMM's t-SNE map; PCA)",
+              lambda: plots.plot_round(out, 0, z, labels, history, run.elbo_curves, cfg, rows, map_points))
+        timed(stages, "checkpoint and arrays", lambda: files.save_round(out, 0, run, train_loader, gmm, history))
+        timed(stages, f"decoding {cfg['K']} clusters (end of run)", lambda: [
+            tool.decode_cluster(run.model, gmm.state, z, gmm.classes, k, cfg["sample_num"], cfg["seed"], 0,
+                                out, device) for k in range(cfg["K"])])
+    return stages
+
+
+def round_command(args, overrides):
+    try:
+        cfg = main.parse_settings(overrides)
+        device = checks.pick_device(args.device)
+    except checks.SettingError as err:
+        sys.exit(f"profiler.py: {err}")
+    machine = record()  # the machine and bench/calibrate.py's seconds, before anything else runs
+    images, labels = tool.load_dataset(cfg["dataset"], args.data_root, cfg["n_data"])
+    cfg = checks.resolve_epochs(cfg, len(images))
+    stages = profile_round(cfg, images, labels, device, args.epochs)
+    epoch = stages["VAE epoch (median)"]
+    other = sum(v for k, v in stages.items() if not k.startswith(("VAE", "decoding", "Gibbs")))
+    gibbs = stages["Gibbs sweep (from a k-means start, k-means excluded)"] * cfg["gmm_iter"]
+    rounds = [checks.round_epochs(cfg, it) for it in range(cfg["mutual_iteration"])]
+    total = sum(e * epoch + other + gibbs for e in rounds) + stages[f"decoding {cfg['K']} clusters (end of run)"]
+    result = {"machine": machine, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+              "threads": torch.get_num_threads(), "n_data": len(images), "settings": overrides,
+              "stages": stages, "round_epochs": rounds, "estimated_run_seconds": round(total, 1)}
+    os.makedirs(args.out, exist_ok=True)
+    with open(f"{args.out}/profile.json", "w") as f:
+        json.dump(result, f, indent=1)
+    print(f"{result['device']}, {result['threads']} threads, {len(images)} images, settings {overrides or 'default'}")
+    print("| stage | seconds |\n|---|---|")
+    for name, sec in stages.items():
+        print(f"| {name} | {sec} |")
+    print(f"| a round of {rounds[-1]} epochs: epochs x epoch + the rest | {rounds[-1] * epoch + other + gibbs:.0f} |")
+    print(f"| the whole run ({len(rounds)} rounds, epochs {rounds}), estimated | {total:.0f} |")
+
+
+def em_iteration_seconds(x, K, seed):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import GaussianMixture
+    times = {}
+    for iters in (10, 20):
+        gm = GaussianMixture(K, covariance_type="full", max_iter=iters, tol=0, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            start = time.perf_counter()
+            gm.fit(x)
+            times[iters] = time.perf_counter() - start
+    return (times[20] - times[10]) / 10
+
+
+def gibbs_sweep_seconds(x, K, seed, sweeps=20):
+    rng = np.random.default_rng(seed)
+    classes = rng.integers(0, K, len(x))
+    start = time.perf_counter()
+    gmm_module.GibbsGMM(K, None, 0, 0).run(x, rng, classes)  # set-up only: features, prior, first draw
+    setup = time.perf_counter() - start
+    start = time.perf_counter()
+    gmm_module.GibbsGMM(K, None, sweeps, 0).run(x, rng, classes)
+    return (time.perf_counter() - start - setup) / sweeps
+
+
+def gibbs_vs_em_command(args, _):
+    rng = np.random.default_rng(0)
+    base = (np.load(args.latents) if args.latents else
+            rng.standard_normal((args.K, args.D))[rng.integers(0, args.K, 70000)] * 3
+            + rng.standard_normal((70000, args.D)))
+    print("| N | D | K | Gibbs sweep (ms) | EM iteration (ms) | ratio |\n|---|---|---|---|---|---|")
+    for n in map(int, args.sizes.split(",")):
+        x = np.resize(base, (n, base.shape[1])).astype(np.float64)
+        g = np.median([gibbs_sweep_seconds(x, args.K, s) for s in range(args.repeats)])
+        e = np.median([em_iteration_seconds(x, args.K, s) for s in range(args.repeats)])
+        print(f"| {n} | {x.shape[1]} | {args.K} | {1e3 * g:.1f} | {1e3 * e:.1f} | {g / e:.2f} |", flush=True)
+
+
+def serket_command(args, _):
+    from sklearn.cluster import KMeans
+
+    from serket import data as serket_data, markov, mlda
+    images, counts, _ = serket_data.load_digit_pairs(args.data_root)
+    classes = KMeans(10, n_init=1, random_state=0).fit_predict(images.numpy())
+    gmm_counts = mlda.pseudo_counts(np.eye(10)[classes], 200)
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    res = mlda.fit_mlda([gmm_counts, counts], 10, args.sweeps, rng)
+    mlda_s = time.perf_counter() - start
+    start = time.perf_counter()
+    markov.fit_markov(res.class_prob, args.sweeps, rng)
+    mm_s = time.perf_counter() - start
+    tokens = int(gmm_counts.sum() + counts.sum())
+    print(f"{len(counts)} documents, {tokens} tokens: {args.sweeps} MLDA sweeps {mlda_s:.1f} s, "
+          f"{args.sweeps} MM sweeps {mm_s:.1f} s")
+
+
+def main_bench(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("round", help="seconds of every stage of a round (then any --name=value of main.py)")
+    r.add_argument("--data_root", default="./data")
+    r.add_argument("--device", default="auto")
+    r.add_argument("--epochs", type=int, default=3, help="VAE epochs timed (after one warm-up epoch)")
+    r.add_argument("--out", default="model/bench_profile", help="folder of profile.json")
+    r.set_defaults(run=round_command)
+    g = sub.add_parser("gibbs-vs-em", help="a Gibbs sweep against an EM iteration")
+    g.add_argument("--latents", default="", help=".npy of latents (N x D); default synthetic")
+    g.add_argument("--sizes", default="10000,70000", help="N values (rows are tiled when needed)")
+    g.add_argument("--K", type=int, default=10)
+    g.add_argument("--D", type=int, default=12)
+    g.add_argument("--repeats", type=int, default=5)
+    g.set_defaults(run=gibbs_vs_em_command)
+    s = sub.add_parser("serket", help="MLDA and MM sweeps on the bundled pairs")
+    s.add_argument("--data_root", default="./data")
+    s.add_argument("--sweeps", type=int, default=100)
+    s.set_defaults(run=serket_command)
+    args, overrides = p.parse_known_args(argv)
+    if overrides and args.command != "round":
+        p.error(f"unknown arguments {overrides}")
+    args.run(args, overrides)
+
+
+if __name__ == "__main__":
+    main_bench(sys.argv[1:])

@@ -1,0 +1,1 @@
+"""Where each Gibbs chain starts: a clustering of a map of the latents (maps.start)."""
