@@ -1,4 +1,4 @@
-"""The VAE of VAE+GMM: a dense encoder/decoder whose KL prior is a per-image Gaussian.
+"""The VAE of VAE+GMM (convolutional or dense) whose KL prior is a per-image Gaussian.
 
 Round 0 uses the prior N(0, I); later rounds use, for image d, the Gaussian of the GMM
 cluster it was assigned to, N(mu_d, diag v_d) (Neuro-SERKET; the maths in README).
@@ -11,6 +11,7 @@ from torch import nn
 
 LEARNING_RATE = 1e-3    # Adam's learning rate, in every round
 PRIOR_VAR_FLOOR = 1e-3  # lower bound on the prior variances the GMM sends to the VAE
+
 
 class VAE(nn.Module):
     """Dense VAE: x_dim -> hidden_dims -> (mean, log-variance) of latent_dim -> mirror.

@@ -3,6 +3,7 @@
     python bench/profiler.py round --data_root=DIR [--device=cpu] [--out=bench/results/cpu_profile_today]
     python bench/profiler.py gibbs-vs-em [--latents=model/debug/npy/z_0.npy]
     python bench/profiler.py serket --data_root=DIR
+    python bench/profiler.py epochs --data_root=DIR [--variants=baseline,fused_adam] [--epochs=5]
 
 round: every stage of one mutual-learning round with main.py's settings (any --name=value
 after the options): VAE epochs (the median of --epochs after one warm-up epoch), the ELBO
@@ -13,6 +14,10 @@ machine and bench/calibrate.py's seconds) and prints seconds per stage and per r
 gibbs-vs-em: seconds per Gibbs sweep against seconds per EM iteration of scikit-learn's
 GaussianMixture (full covariance) on the same latents; EM's initialisation is excluded by
 timing fits of 20 and 10 iterations (tol=0, the same init); medians over --repeats.
+epochs: seconds of a VAE epoch of round 0 (the default network, batch and data), median of
+--epochs after one warm-up, for changes that leave the method's arithmetic alone (VARIANTS),
+each from the same seed; each variant's ELBO curve against the baseline's says whether its
+numbers are the same (to floating-point noise) or not.
 serket: seconds of --sweeps MLDA and MM sweeps on the 3,000 bundled pairs (the GMM's
 modality made of k-means classes times 200 pseudo-counts).
 """
@@ -118,6 +123,48 @@ def round_command(args, overrides):
     print(f"| the whole run ({len(rounds)} rounds, epochs {rounds}), estimated | {total:.0f} |")
 
 
+# recipe-neutral changes to a VAE epoch: (model, optimiser) -> (model, optimiser)
+VARIANTS = {
+    "baseline": lambda m, lr: (m, torch.optim.Adam(m.parameters(), lr=lr)),
+    "foreach_adam": lambda m, lr: (m, torch.optim.Adam(m.parameters(), lr=lr, foreach=True)),
+    "fused_adam": lambda m, lr: (m, torch.optim.Adam(m.parameters(), lr=lr, fused=True)),
+    "channels_last": lambda m, lr: (m.to(memory_format=torch.channels_last),
+                                    torch.optim.Adam(m.parameters(), lr=lr)),
+    "compile": lambda m, lr: (torch.compile(m), torch.optim.Adam(m.parameters(), lr=lr)),
+    "one_thread": lambda m, lr: (torch.set_num_threads(1) or m, torch.optim.Adam(m.parameters(), lr=lr)),
+}
+
+
+def epochs_command(args, overrides):
+    cfg = checks.resolve_epochs(main.parse_settings(overrides), 1)
+    device = checks.pick_device(args.device)
+    images, _ = tool.load_dataset(cfg["dataset"], args.data_root, cfg["n_data"])
+    machine, threads = record(), torch.get_num_threads()
+    print(f"{machine['cpu']} ({machine['cpu_capability']}), {threads} threads, torch {machine['torch']}, "
+          f"calibration {machine['calibration_s']} s")
+    print("| variant | first epoch seconds | epoch seconds (median of the rest) | x baseline | ELBO after the epochs "
+          "| same numbers as the baseline |\n|---|---|---|---|---|---|")
+    base = None
+    for name in args.variants.split(","):
+        torch.set_num_threads(threads)
+        torch.manual_seed(cfg["seed"])
+        model, optimizer = VARIANTS[name](files.new_vae({**cfg, "x_dim": images.shape[1]}, device),
+                                          vae_module.LEARNING_RATE)
+        train_loader, _ = main.make_loaders(images, cfg, device)
+        zeros = torch.zeros(len(images), cfg["latent_dim"], device=device)
+        noise = torch.Generator(device=device).manual_seed(cfg["seed"])
+        seconds, curve = [], []
+        for _ in range(args.epochs + 1):
+            start = time.perf_counter()
+            curve += vae_module.train(model, train_loader, zeros, zeros + 1.0, 1, optimizer, generator=noise)
+            seconds.append(time.perf_counter() - start)
+        base = base or (float(np.median(seconds[1:])), curve)
+        same = np.allclose(curve, base[1], rtol=0, atol=1e-3 * max(1.0, abs(base[1][-1]) / 100))
+        print(f"| {name} | {seconds[0]:.2f} | {np.median(seconds[1:]):.2f} | {np.median(seconds[1:]) / base[0]:.2f} | "
+              f"{curve[-1]:.3f} | {'yes' if same else 'no'} (max diff {np.abs(np.subtract(curve, base[1])).max():.1e}) |",
+              flush=True)
+
+
 def em_iteration_seconds(x, K, seed):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import GaussianMixture
@@ -191,12 +238,18 @@ def main_bench(argv):
     g.add_argument("--D", type=int, default=12)
     g.add_argument("--repeats", type=int, default=5)
     g.set_defaults(run=gibbs_vs_em_command)
+    e = sub.add_parser("epochs", help="seconds of a VAE epoch with recipe-neutral changes (then --name=value)")
+    e.add_argument("--data_root", default="./data")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--epochs", type=int, default=5, help="epochs timed per variant (after one warm-up epoch)")
+    e.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
+    e.set_defaults(run=epochs_command)
     s = sub.add_parser("serket", help="MLDA and MM sweeps on the bundled pairs")
     s.add_argument("--data_root", default="./data")
     s.add_argument("--sweeps", type=int, default=100)
     s.set_defaults(run=serket_command)
     args, overrides = p.parse_known_args(argv)
-    if overrides and args.command != "round":
+    if overrides and args.command not in ("round", "epochs"):
         p.error(f"unknown arguments {overrides}")
     args.run(args, overrides)
 

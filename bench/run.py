@@ -159,8 +159,9 @@ def main_bench(argv):
         sys.exit(f"run.py: {err}")
     for run in runs:
         copy_run(run, args.out)
-    with open(os.path.join(args.out, "walls.txt"), "w") as f:
-        f.writelines(f"{os.path.basename(run)} {walls[run]:.1f}\n" for run in runs if walls[run])
+    if any(walls.values()):
+        with open(os.path.join(args.out, "walls.txt"), "w") as f:
+            f.writelines(f"{os.path.basename(run)} {walls[run]:.1f}\n" for run in runs if walls[run])
     save_results(args.out, results)
     save_table(args.out, table(results, machine))
 
