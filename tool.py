@@ -318,8 +318,7 @@ def decode_cluster(model, gmm, z, classes, k, sample_num, seed, it, model_dir, d
     images = vae_module.decode(model, samples, device)
     if image_side(images.shape[1]):
         files.save_image_grid(f"{model_dir}/recon/manual_{k}.png", images)
-    files.save_figure(f"{model_dir}/graph/gause_I{it}k{k}.png",
-                        plot_gmm(z, classes, gmm.mu, cov, samples, k))
+    files.save_figure(f"{model_dir}/graph/gause_I{it}k{k}.png", plot_gmm(z, classes, gmm.mu, cov, samples, k))
     return images
 
 
