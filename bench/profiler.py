@@ -130,9 +130,16 @@ VARIANTS = {
     "fused_adam": lambda m, lr: (m, torch.optim.Adam(m.parameters(), lr=lr, fused=True)),
     "channels_last": lambda m, lr: (m.to(memory_format=torch.channels_last),
                                     torch.optim.Adam(m.parameters(), lr=lr)),
-    "compile": lambda m, lr: (torch.compile(m), torch.optim.Adam(m.parameters(), lr=lr)),
+    "compile": lambda m, lr: (compile_networks(m), torch.optim.Adam(m.parameters(), lr=lr)),
     "one_thread": lambda m, lr: (torch.set_num_threads(1) or m, torch.optim.Adam(m.parameters(), lr=lr)),
 }
+
+
+def compile_networks(model):
+    """model with its encoder and decoder networks compiled by torch.compile (the training
+    loop calls encode and decode_logits, not forward, so compiling the model would not act)."""
+    model.encoder, model.decoder = torch.compile(model.encoder), torch.compile(model.decoder)
+    return model
 
 
 def epochs_command(args, overrides):
