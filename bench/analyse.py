@@ -151,10 +151,12 @@ def save(plt, fig, axes, path):
     plt.close(fig)
 
 
-def chain_curves(run):
-    """{round: {"log_joint", "sweep_acc", "acc": lists per sweep}} of one run."""
-    return {str(it): {k: files.load_array(run, k, it).tolist() for k in ("log_joint", "sweep_acc", "acc")}
-            for it in range(len(files.read_metrics(run)))}
+def chain_run(run):
+    """One run's seed, sweeps and {round: {"log_joint", "sweep_acc", "acc": lists per sweep}}."""
+    cfg = files.load_run_config(run)
+    rounds = {str(it): {k: files.load_array(run, k, it).tolist() for k in ("log_joint", "sweep_acc", "acc")}
+              for it in range(len(files.read_metrics(run)))}
+    return {"run": os.path.basename(run), "seed": cfg["seed"], "gmm_iter": cfg["gmm_iter"], "rounds": rounds}
 
 
 def chain_table(results):
@@ -308,9 +310,7 @@ def main_bench(argv):
             save_table(args.out, ladder_table(results))
             ladder_plot(results, os.path.join(args.out, "long_chain.png"))
         elif args.command == "chain":
-            results = [{"run": os.path.basename(run), "seed": files.load_run_config(run)["seed"],
-                        "gmm_iter": files.load_run_config(run)["gmm_iter"], "rounds": chain_curves(run)}
-                       for run in runs]
+            results = [chain_run(run) for run in runs]
             save_results(args.out, results)
             chain_plot(results, os.path.join(args.out, "chain.png"))
             save_table(args.out, chain_table(results))
