@@ -44,12 +44,13 @@ def minutes(seconds):
 
 
 def run_rows(label, folder, data, stages=((0, "round0"), (5, "last"))):
-    """Rows of a results.json of bench/accuracy.py or bench/run_table.py: round 0 (its
-    seconds) and the last round (the whole run's wall time when timed, else its seconds)."""
+    """Rows of a results.json of bench/run.py (or of the older scripts that made some
+    folders): round 0 (its seconds) and the last round (the whole run's wall time when
+    timed, else its seconds)."""
     res = load(folder)
     out = []
     for it, key in stages if res else ():
-        # run_table.py's rows (with "wall_seconds"): times of the runs whose wall was measured
+        # rows with "wall_seconds": the times of the runs whose wall was measured
         timed = [r for r in res if r.get("wall_seconds") or "wall_seconds" not in r]
         secs = [r[key].get("seconds") if key == "round0" else r.get("wall_seconds") or r[key]["seconds"]
                 for r in timed]
@@ -62,7 +63,7 @@ def run_rows(label, folder, data, stages=((0, "round0"), (5, "last"))):
 
 
 def ablation_rows(folder, data, stage, label):
-    """The row of one stage of a results.json of bench/ablation.py."""
+    """The row of one stage of a results.json of bench/analyse.py ladder."""
     res = load(folder)
     if not res:
         return []
