@@ -5,6 +5,7 @@
     python bench/analyse.py chain --runs=model/s1,model/s2 --out=bench/results/cpu_chain_10k/sweeps
     python bench/analyse.py maps --runs=model/s1 [--maps=umap10,otsne] [--data_root=DIR] [--out=DIR]
     python bench/analyse.py serket --runs=model/mlda_mm_s1,model/mlda_mm_s2 --data_root=DIR --out=DIR
+    python bench/analyse.py rounds --runs=bench/results/cpu_chain_10k/s1,... --out=DIR
 
 Runs nothing new of main.py: each command reads runs of it (one per seed, made with
 labels) and writes results.json and table.md (and a plot) into --out. Labels only score.
@@ -32,6 +33,10 @@ serket: the last round of runs of Serket's models (--model=vae_gmm_mlda or vae_g
 MNIST paired with digits): the classification's ACC and NMI (the MLDA's; the GMM's for
 vae_gmm), the GMM's, the MM states' ACC, and for how many digits the MM's largest
 transition, its states matched to labels, goes to the next digit's state (10/10: the cycle).
+rounds: which round a rule without labels would report, from each run's metrics.csv (the
+folders under bench/results/ hold them): the ELBO of every round, whether it rises every
+round, the round of the largest ELBO and its ACC, beside round 0's, the last round's and
+the best round's ACC (the best picked by labels: a bound for any rule, not a rule).
 """
 import argparse
 import os
@@ -290,9 +295,35 @@ def serket_table(results):
     return "\n".join(lines)
 
 
+def rounds_run(run):
+    """One run's ACC, NMI and ELBO per round, and the round of the largest ELBO."""
+    cfg = files.load_run_config(run)
+    rows = files.read_metrics(run)
+    elbo = [r["elbo"] for r in rows]
+    return {"run": os.path.basename(run), "seed": cfg["seed"], "dataset": cfg["dataset"], "n_data": cfg["n_data"],
+            "acc": [r["acc"] for r in rows], "nmi": [r["nmi"] for r in rows], "elbo": elbo,
+            "elbo_rises": all(b > a for a, b in zip(elbo, elbo[1:])), "max_elbo_round": int(np.argmax(elbo))}
+
+
+def rounds_table(results):
+    n = len(results[0]["acc"])
+    lines = ["| run | seed | " + " | ".join(f"ACC round {i}" for i in range(n)) +
+             " | ELBO rises every round | round of the largest ELBO | its ACC |", "|---" * (n + 5) + "|"]
+    for r in results:
+        lines.append(f"| {r['run']} | {r['seed']} | " + " | ".join(f"{a:.4f}" for a in r["acc"]) +
+                     f" | {'yes' if r['elbo_rises'] else 'no'} | {r['max_elbo_round']} | "
+                     f"{r['acc'][r['max_elbo_round']]:.4f} |")
+    pick = {"round 0": [r["acc"][0] for r in results], "last round": [r["acc"][-1] for r in results],
+            "largest ELBO": [r["acc"][r["max_elbo_round"]] for r in results],
+            "best round by labels (a bound, not a rule)": [max(r["acc"]) for r in results]}
+    lines += ["", "| reported round | ACC, median [min, max] |", "|---|---|"]
+    lines += [f"| {k} | {spread(v)} |" for k, v in pick.items()]
+    return "\n".join(lines)
+
+
 def main_bench(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("command", choices=("ladder", "chain", "maps", "serket"))
+    p.add_argument("command", choices=("ladder", "chain", "maps", "serket", "rounds"))
     p.add_argument("--runs", default="", help="comma-separated folders of finished runs, one per seed")
     p.add_argument("--merge", default="", help="ladder: join the results.json of these --out folders")
     p.add_argument("--maps", default=",".join(MAPS), help=f"maps: comma-separated, of {', '.join(MAPS)}")
@@ -314,6 +345,10 @@ def main_bench(argv):
             save_results(args.out, results)
             chain_plot(results, os.path.join(args.out, "chain.png"))
             save_table(args.out, chain_table(results))
+        elif args.command == "rounds":
+            results = sorted((rounds_run(run) for run in runs), key=lambda r: r["seed"])
+            save_results(args.out, results)
+            save_table(args.out, rounds_table(results))
         elif args.command == "serket":
             results = [serket_run(run, args.data_root) for run in runs]
             save_results(args.out, results)

@@ -1,0 +1,31 @@
+"""bench/analyse.py rounds: the round a rule without labels reports, read from metrics.csv."""
+import os
+import shutil
+import sys
+
+from helpers import ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import analyse  # noqa: E402
+
+RUN = os.path.join(ROOT, "bench", "results", "cpu_chain_10k", "chain_s1")
+
+
+def write_run(folder, elbo, acc):
+    """A run folder with a committed run's config.json and the given ELBO and ACC per round."""
+    os.makedirs(folder)
+    shutil.copy(os.path.join(RUN, "config.json"), folder)
+    with open(os.path.join(folder, "metrics.csv"), "w") as f:
+        f.write("round,elbo,acc,nmi,ari,seconds\n")
+        f.writelines(f"{i},{e},{a},0.5,0.5,1.0\n" for i, (e, a) in enumerate(zip(elbo, acc)))
+
+
+def test_rounds_reports_the_round_of_the_largest_elbo(tmp_path):
+    write_run(tmp_path / "rises", [-110, -100, -95], [0.5, 0.6, 0.7])
+    write_run(tmp_path / "peaks", [-110, -90, -95], [0.5, 0.8, 0.6])
+    rises, peaks = (analyse.rounds_run(str(tmp_path / n)) for n in ("rises", "peaks"))
+    assert (rises["elbo_rises"], rises["max_elbo_round"]) == (True, 2)
+    assert (peaks["elbo_rises"], peaks["max_elbo_round"]) == (False, 1)
+    table = analyse.rounds_table([rises, peaks])
+    assert "| largest ELBO | 0.750 [0.700, 0.800] |" in table
+    assert "| last round | 0.650 [0.600, 0.700] |" in table
