@@ -17,10 +17,10 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 # Published numbers, all 70,000 images: (system, data, ACC, NMI, needs released or
 # pre-trained weights, source). Checked at the source named.
 PEERS = [
-    ("VaDE", "MNIST", "0.945", "", "yes: the 94.46% is its test script on its trained weights, best run",
+    ("VaDE", "MNIST", "0.945", "", "yes: its test script on its trained weights (94.46%), best run",
      "slim1017/VaDE README (Jiang et al. 2017)"),
     ("DEC / IDEC", "MNIST", "0.866 / 0.881", "", "yes: pre-trained auto-encoder weights",
-     "Guo et al. 2017, table restated in XifengGuo/IDEC-toy README"),
+     "Guo et al. 2017 (XifengGuo/IDEC-toy README)"),
     ("N2D (auto-encoder, UMAP, GMM)", "MNIST", "0.979", "0.942",
      "yes: released auto-encoder weights; retrained from scratch 0.836 (rymc/n2d issue 10)",
      "McConville et al. 2020, arXiv 1908.05968; rymc/n2d run.sh"),
@@ -76,15 +76,15 @@ def rows():
     """(what, data, ACC, NMI, time, weights, results or source) of every row."""
     mnist10, mnist70 = "MNIST, first 10,000", "MNIST, all 70,000"
     fashion10, fashion70 = "Fashion-MNIST, first 10,000 (held out)", "Fashion-MNIST, all 70,000 (held out)"
-    default = lambda it: f"**VAE+GMM, this repository**: round {it}" + (" (before mutual learning)" if it == 0 else "")  # noqa: E731
+    default = lambda it: f"**this repository**: round {it}"  # noqa: E731
     out = []
     for folder, data in (("cpu_chain_10k", mnist10), ("cpu_umap_70k", mnist70),
                          ("cpu_fashion_10k", fashion10), ("cpu_fashion_70k", fashion70)):
         out += run_rows(default, folder, data)
-    out += run_rows(lambda it: f"the original code, its defects included: round {it}", "cpu_original_code_10k",
+    out += run_rows(lambda it: f"the original code (its defects): round {it}", "cpu_original_code_10k",
                     mnist10, ((0, "round0"), (1, "last")))
     for folder, data in (("cpu_ablation_chain_10k", mnist10), ("cpu_ablation_chain_70k", mnist70)):
-        out += ablation_rows(folder, data, "sklearn GMM", "a VAE, then scikit-learn's GaussianMixture (two stages)")
+        out += ablation_rows(folder, data, "sklearn GMM", "a VAE, then scikit-learn's GaussianMixture")
     out += run_rows(lambda it: "the GMVAE baseline (`--model=gmvae`)", "cpu_gmvae_10k", mnist10, ((0, "last"),))
     out += [(f"{system} (published)", data, acc, nmi, "", weights, source)
             for system, data, acc, nmi, weights, source in PEERS]
