@@ -75,8 +75,8 @@ def ablation_rows(folder, data, stage, label):
 def rows():
     """(what, data, ACC, NMI, time, weights, results or source) of every row."""
     mnist10, mnist70 = "MNIST, first 10,000", "MNIST, all 70,000"
-    fashion10, fashion70 = "Fashion-MNIST, first 10,000 (held out)", "Fashion-MNIST, all 70,000 (held out)"
-    default = lambda it: f"**this repository**: round {it}"  # noqa: E731
+    fashion10, fashion70 = "Fashion-MNIST, first 10,000, held out", "Fashion-MNIST, all 70,000, held out"
+    default = lambda it: f"**ours**: round {it}"  # noqa: E731
     out = []
     for folder, data in (("cpu_chain_10k", mnist10), ("cpu_umap_70k", mnist70),
                          ("cpu_fashion_10k", fashion10), ("cpu_fashion_70k", fashion70)):
