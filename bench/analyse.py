@@ -5,7 +5,7 @@
     python bench/analyse.py chain --runs=model/s1,model/s2 --out=bench/results/cpu_chain_10k/sweeps
     python bench/analyse.py maps --runs=model/s1 [--maps=umap10,otsne] [--data_root=DIR] [--out=DIR]
     python bench/analyse.py serket --runs=model/mlda_mm_s1,model/mlda_mm_s2 --data_root=DIR --out=DIR
-    python bench/analyse.py rounds --runs=bench/results/cpu_chain_10k/s1,... --out=DIR
+    python bench/analyse.py rounds --runs=bench/results/cpu_chain_10k/chain_s1,... --out=DIR
 
 Runs nothing new of main.py: each command reads runs of it (one per seed, made with
 labels) and writes results.json and table.md (and a plot) into --out. Labels only score.

@@ -7,6 +7,7 @@ from helpers import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import analyse  # noqa: E402
+from run_folder import files  # noqa: E402
 
 RUN = os.path.join(ROOT, "bench", "results", "cpu_chain_10k", "chain_s1")
 
@@ -15,9 +16,8 @@ def write_run(folder, elbo, acc):
     """A run folder with a committed run's config.json and the given ELBO and ACC per round."""
     os.makedirs(folder)
     shutil.copy(os.path.join(RUN, "config.json"), folder)
-    with open(os.path.join(folder, "metrics.csv"), "w") as f:
-        f.write("round,elbo,acc,nmi,ari,seconds\n")
-        f.writelines(f"{i},{e},{a},0.5,0.5,1.0\n" for i, (e, a) in enumerate(zip(elbo, acc)))
+    files.save_metrics(str(folder), [{"round": i, "elbo": e, "acc": a, "nmi": 0.5, "ari": 0.5, "seconds": 1.0}
+                                     for i, (e, a) in enumerate(zip(elbo, acc))])
 
 
 def test_rounds_reports_the_round_of_the_largest_elbo(tmp_path):
