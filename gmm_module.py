@@ -63,6 +63,9 @@ class GMMState:
 class GMMResult:
     """What the GMM sends back after a run of sweeps.
 
+    state: the parameters sent: with report "mean", their posterior mean given the
+    reported classes (posterior_mean), so classes and parameters belong together; with
+    report "sample", the last sweep's draw.
     point_mu, point_var: (N, D) mean and diag(Lambda^-1) of each point's cluster.
     eta: (N, K) the assignment probabilities p(c_d = k | x_d, theta) averaged over the
     sweeps after burn-in (report "mean"), or the last sweep's (report "sample").
@@ -216,6 +219,22 @@ def sample_parameters(prior, counts, sum_x, sum_xx, rng):
     return GMMState(pi / pi.sum(), mu, Lambda)
 
 
+def posterior_mean(prior, counts, sum_x, sum_xx):
+    """The posterior mean of the parameters given the classes' statistics: a GMMState.
+
+    pi_k = (alpha0 + N_k) / sum_j (alpha0 + N_j) (Bishop eq. 10.58), mu_k = m_k (10.61)
+    and Lambda_k = E[Lambda_k] = nu_k W_k (B.80), W_k from a Cholesky solve of W_k^-1
+    (10.62). counts (K,), sum_x (K, D), sum_xx (K, D, D) as sufficient_stats gives them.
+    """
+    K, D = sum_x.shape
+    _, m, W_inv, nu = posterior_params(prior, counts, sum_x, sum_xx)
+    L = cholesky(W_inv, "a cluster's posterior scale W_k^-1")
+    L_inv = np.linalg.solve(L, np.broadcast_to(np.eye(D), (K, D, D)))
+    Lambda = nu[:, None, None] * (np.swapaxes(L_inv, 1, 2) @ L_inv)
+    alpha = prior.alpha0 + counts
+    return GMMState(alpha / alpha.sum(), m, 0.5 * (Lambda + np.swapaxes(Lambda, 1, 2)))
+
+
 def sufficient_stats(classes, K, x, q):
     """N_k (K,), sum_x (K, D), sum x x^T (K, D, D) as three matrix products."""
     onehot = np.zeros((x.shape[0], K))
@@ -329,6 +348,8 @@ class GibbsGMM:
             eta = eta_sum / (self.sweeps - self.burn_in)
         if self.report == "mean" or self.sweeps == 0:
             classes = eta.argmax(axis=1)
+        if eta_sum is not None:  # parameters that belong to the averaged classes, not one draw's
+            state = posterior_mean(prior, *sufficient_stats(classes, K, x, q))
         state.mu = state.mu + shift
         point_mu, point_var = point_messages(state, classes)
         return GMMResult(state, classes, eta, point_mu, point_var, history, map_points)

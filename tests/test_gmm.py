@@ -319,6 +319,34 @@ def test_mean_report_averages_the_probabilities_after_burn_in():
     assert len(res.history["sweep_acc"]) == n
 
 
+def test_posterior_mean_matches_scipy_wishart_mean():
+    """posterior_mean: Lambda_k = E[Lambda_k] of Wishart(nu_k, W_k) (scipy's mean), mu_k = m_k
+    and pi_k = (alpha0 + N_k) / sum, from the same statistics as posterior_params."""
+    rng = np.random.default_rng(21)
+    x, _ = blobs(rng, n_per=40, K=3, D=3)
+    classes = rng.integers(0, 3, len(x))
+    prior = gm.make_prior(x, 3, alpha0=2.0)
+    stats_ = gm.sufficient_stats(classes, 3, x, gm.quadratic_features(x))
+    _, m, W_inv, nu = gm.posterior_params(prior, *stats_)
+    mean = gm.posterior_mean(prior, *stats_)
+    for k in range(3):
+        want = stats.wishart(df=nu[k], scale=np.linalg.inv(W_inv[k])).mean()
+        np.testing.assert_allclose(mean.Lambda[k], want, rtol=1e-9)
+    np.testing.assert_allclose(mean.mu, m)
+    np.testing.assert_allclose(mean.pi, (2.0 + stats_[0]) / (6.0 + len(x)))
+
+
+def test_mean_report_sends_the_posterior_mean_of_its_own_classes():
+    """report='mean': the parameters sent are the posterior mean given the reported
+    (averaged) classes, not the last sweep's draw, which belongs to other classes."""
+    x, _ = blobs(np.random.default_rng(12), n_per=200, spread=2.0)
+    res = fit(x, 4, 12, np.random.default_rng(3), burn_in=6)
+    want = gm.posterior_mean(gm.make_prior(x, 4), *gm.sufficient_stats(res.classes, 4, x, gm.quadratic_features(x)))
+    np.testing.assert_allclose(res.point_mu, want.mu[res.classes], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(res.point_var, np.diagonal(np.linalg.inv(want.Lambda), axis1=1, axis2=2)[res.classes],
+                               rtol=1e-9)
+
+
 def test_mean_report_rejects_a_burn_in_as_long_as_the_chain():
     x, _ = blobs(np.random.default_rng(14), n_per=20)
     with pytest.raises(ValueError, match="burn_in"):
