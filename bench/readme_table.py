@@ -78,7 +78,7 @@ def rows():
     fashion10, fashion70 = "Fashion-MNIST, first 10,000, held out", "Fashion-MNIST, all 70,000, held out"
     default = lambda it: f"**ours**: round {it}"  # noqa: E731
     out = []
-    for folder, data in (("cpu_pairing_10k", mnist10), ("cpu_umap_70k", mnist70),
+    for folder, data in (("cpu_pairing_10k", mnist10), ("cpu_pairing_70k", mnist70),
                          ("cpu_fashion_10k", fashion10), ("cpu_fashion_70k", fashion70)):
         out += run_rows(default, folder, data)
     out += run_rows(lambda it: f"the original code (its defects): round {it}", "cpu_original_code_10k",

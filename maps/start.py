@@ -19,7 +19,9 @@ def umap_classes(x, K, rng, n_init=10, dim=10, neighbors=20):
     full-covariance GMM (EM, n_init restarts, the highest likelihood kept) clusters the
     embedding, as N2D (McConville et al. 2020) does; the Gibbs chain then runs on x itself.
     The probabilities are that GMM's posterior p(k | embedded point). Seeded from rng, so
-    the map reproduces; umap-learn then runs on one thread.
+    the map reproduces on one machine with one thread count (umap-learn then runs its
+    layout on one thread); with OMP_NUM_THREADS=1 and with two threads the same
+    round-0 VAE gave other maps (bench/README.md, "The default run in minutes").
     """
     import warnings
     from sklearn.mixture import GaussianMixture
