@@ -3,7 +3,7 @@
     python bench/analyse.py ladder --runs=model/s1,model/s2 [--data_root=DIR] [--out=DIR]
     python bench/analyse.py ladder --merge=model/abl_a,model/abl_b --out=DIR
     python bench/analyse.py chain --runs=model/s1,model/s2 --out=bench/results/cpu_chain_10k/sweeps
-    python bench/analyse.py maps --runs=model/s1 [--maps=umap10,otsne] [--data_root=DIR] [--out=DIR]
+    python bench/analyse.py maps --runs=model/s1 [--maps=umap10,otsne] [--round=R] [--data_root=DIR] [--out=DIR]
     python bench/analyse.py serket --runs=model/mlda_mm_s1,model/mlda_mm_s2 --data_root=DIR --out=DIR
     python bench/analyse.py rounds --runs=bench/results/cpu_chain_10k/chain_s1,... --out=DIR
 
@@ -21,10 +21,12 @@ every sweep of the long chains. --merge joins the results.json of several --out 
 chain: per sweep of every round, what the runs' GMMs saved (npy/log_joint, sweep_acc, acc):
 chain.png (medians over runs) and the sweep's own ACC at sweeps 1, 2, 5, ... 100 against
 the reported ACC (the average after burn-in).
-maps: every map of --maps embeds the round-0 latents, a GMM (EM, 10 restarts) clusters the
-embedding, then the default's chain runs from it (100 sweeps, the map's vote, the average
-of sweeps 51-100); scores of both and the map's seconds, after bench/calibrate.py's workload.
+maps: every map of --maps embeds the latents of round --round (0 unless told), a GMM (EM,
+10 restarts) clusters the embedding, then the default's chain runs from it (100 sweeps,
+the map's vote, the average of sweeps 51-100); scores of both and the map's seconds, after
+bench/calibrate.py's workload.
   tsne_subset   scikit-learn's t-SNE of at most 10,000 points, Gaussians for the rest
+  tsne_500, tsne_350  the same t-SNE stopped after 500 or 350 of its 1,000 iterations
   otsne         openTSNE's FFT t-SNE of all points, 2-D (pip install openTSNE)
   umap2, umap10 UMAP of all points in 2 or 10 dimensions, 20 neighbours, seeded (one thread)
   umap10_nn10   the same with N2D's 10 neighbours; umap10_threads: unseeded, every core
@@ -59,13 +61,13 @@ STAGES = ("sklearn GMM", "t-SNE + EM", "Gibbs 100", "long chain, round-0 latents
 SWEEPS = (1, 2, 5, 10, 20, 50, 100)
 
 
-def run_data(run, data_root):
-    """A finished run's settings, labels and round-0 latents (N, D), its data read again
+def run_data(run, data_root, it=0):
+    """A finished run's settings, labels and round it's latents (N, D), its data read again
     (from data_root when given); exits with one line when the labels do not fit the latents."""
     cfg = files.load_run_config(run)
     cfg = {**cfg, "data_root": data_root or cfg["data_root"]}
     _, labels, _ = main.load_data(cfg)
-    z = files.load_array(run, "z", 0)
+    z = files.load_array(run, "z", it)
     if labels is None or len(labels) != len(z):
         sys.exit(f"bench/analyse.py: {run} has {len(z)} latents but {cfg['data_root']} gave "
                  f"{0 if labels is None else len(labels)} labels; pass --data_root=DIR, the folder "
@@ -225,14 +227,17 @@ def otsne_map(z, K, rng):
     return em_on(np.asarray(TSNE(n_components=2, perplexity=30, random_state=seed, n_jobs=1).fit(z)), K, seed)
 
 
-MAPS = {"tsne_subset": lambda z, K, rng: start.tsne_classes(z, K, rng)[:2], "otsne": otsne_map,
+MAPS = {"tsne_subset": lambda z, K, rng: start.tsne_classes(z, K, rng)[:2],
+        "tsne_500": lambda z, K, rng: start.tsne_classes(z, K, rng, iterations=500)[:2],
+        "tsne_350": lambda z, K, rng: start.tsne_classes(z, K, rng, iterations=350)[:2], "otsne": otsne_map,
         "umap2": umap_map(2, 20), "umap10": umap_map(10, 20), "umap10_nn10": umap_map(10, 10),
         "umap10_threads": umap_map(10, 20, seeded=False), "umap10_fit10k": umap_map(10, 20, fit_max=10000)}
 
 
-def maps_run(run, data_root, names):
-    """{map: scores of the map + EM, of the chain from it, and the map's seconds} of one run."""
-    cfg, labels, z = run_data(run, data_root)
+def maps_run(run, data_root, names, it=0):
+    """{map: scores of the map + EM, of the chain from it, and the map's seconds} of one run's
+    latents of round it."""
+    cfg, labels, z = run_data(run, data_root, it)
     out = {}
     for name in names:
         rng = np.random.default_rng([cfg["seed"], 2])
@@ -243,17 +248,18 @@ def maps_run(run, data_root, names):
         out[name] = {"map_seconds": round(seconds, 1), "map": tool.cluster_scores(labels, classes),
                      "chain": tool.cluster_scores(labels, gmm.classes)}
         print(run, name, out[name], flush=True)
-    return {"run": run, "seed": cfg["seed"], "n_data": len(z), "maps": out}
+    return {"run": run, "seed": cfg["seed"], "round": it, "n_data": len(z), "maps": out}
 
 
 def maps_table(results, names):
-    lines = ["| map | images | runs | map + EM ACC | chain ACC | chain NMI | map seconds |",
-             "|---|---|---|---|---|---|---|"]
-    for n_data in sorted({r["n_data"] for r in results}):
+    lines = ["| map | images | latents of round | runs | map + EM ACC | chain ACC | chain NMI | map seconds |",
+             "|---|---|---|---|---|---|---|---|"]
+    for n_data, it in sorted({(r["n_data"], r.get("round", 0)) for r in results}):
         for name in names:
-            got = [r["maps"][name] for r in results if r["n_data"] == n_data and name in r["maps"]]
+            got = [r["maps"][name] for r in results
+                   if (r["n_data"], r.get("round", 0)) == (n_data, it) and name in r["maps"]]
             if got:
-                lines.append(f"| {name} | {n_data:,} | {len(got)} | {spread([g['map']['acc'] for g in got])} | "
+                lines.append(f"| {name} | {n_data:,} | {it} | {len(got)} | {spread([g['map']['acc'] for g in got])} | "
                              f"{spread([g['chain']['acc'] for g in got])} | {spread([g['chain']['nmi'] for g in got])} | "
                              f"{spread([g['map_seconds'] for g in got], 0)} |")
     return "\n".join(lines)
@@ -327,6 +333,7 @@ def main_bench(argv):
     p.add_argument("--runs", default="", help="comma-separated folders of finished runs, one per seed")
     p.add_argument("--merge", default="", help="ladder: join the results.json of these --out folders")
     p.add_argument("--maps", default=",".join(MAPS), help=f"maps: comma-separated, of {', '.join(MAPS)}")
+    p.add_argument("--round", type=int, default=0, help="maps: the round whose latents are mapped")
     p.add_argument("--data_root", default="", help="the data's folder, if not the one in the runs' config.json")
     p.add_argument("--out", default="model/bench_analyse")
     args = p.parse_args(argv)
@@ -358,7 +365,7 @@ def main_bench(argv):
             if set(names) - set(MAPS):
                 p.error(f"--maps: unknown {sorted(set(names) - set(MAPS))}; known: {', '.join(MAPS)}")
             machine = record()
-            results = [maps_run(run, args.data_root, names) for run in runs]
+            results = [maps_run(run, args.data_root, names, args.round) for run in runs]
             save_results(args.out, [{"machine": machine}] + results)
             save_table(args.out, f"{machine['cpu']}, {machine['torch_threads']} threads, calibration "
                        f"{machine['calibration_s']} s\n\n" + maps_table(results, names))

@@ -39,7 +39,7 @@ def umap_classes(x, K, rng, n_init=10, dim=10, neighbors=20):
     return map_gmm.predict(e), map_gmm.predict_proba(e)
 
 
-def tsne_classes(x, K, rng, n_init=10, tsne_max=10000):
+def tsne_classes(x, K, rng, n_init=10, tsne_max=10000, iterations=1000):
     """Classes (N,), map probabilities (N, K) and the map (N, 2) from a 2-D t-SNE map of x (N, D).
 
     The map is clustered by a full-covariance GMM (EM, n_init restarts, the highest
@@ -49,14 +49,16 @@ def tsne_classes(x, K, rng, n_init=10, tsne_max=10000):
     subset of tsne_max points; every other point joins the class whose Gaussian (fitted in
     x to the subset's classes) gives it the highest density, as t-SNE cannot place new
     points, its map probabilities are uniform (1/K) (the map says nothing about it) and
-    its row of the map is NaN.
+    its row of the map is NaN. iterations: t-SNE's gradient steps, the first 250 of them
+    with early exaggeration (scikit-learn's max_iter, at least 250; bench/analyse.py maps
+    tries fewer than the default's 1,000).
     """
     from sklearn.manifold import TSNE
     from sklearn.mixture import GaussianMixture
     seed = int(rng.integers(2**31 - 1))
     subset = (np.sort(rng.choice(len(x), tsne_max, replace=False)) if len(x) > tsne_max
               else np.arange(len(x)))
-    e = TSNE(2, init="pca", random_state=seed,
+    e = TSNE(2, init="pca", random_state=seed, max_iter=iterations,
              perplexity=min(30.0, len(subset) - 1.0)).fit_transform(x[subset])
     map_gmm = GaussianMixture(K, n_init=n_init, random_state=seed).fit(e)
     sub_classes = map_gmm.predict(e)

@@ -1,4 +1,5 @@
-"""bench/analyse.py rounds: the round a rule without labels reports, read from metrics.csv."""
+"""bench/analyse.py rounds (the round a rule without labels reports, read from metrics.csv) and
+maps' table."""
 import os
 import shutil
 import sys
@@ -29,3 +30,16 @@ def test_rounds_reports_the_round_of_the_largest_elbo(tmp_path):
     table = analyse.rounds_table([rises, peaks])
     assert "| largest ELBO | 0.750 [0.700, 0.800] |" in table
     assert "| last round | 0.650 [0.600, 0.700] |" in table
+
+
+def test_maps_table_keeps_the_rounds_apart():
+    """maps --round: results of round-0 and round-5 latents give separate rows; an older
+    results.json without a round counts as round 0."""
+    def result(it, acc):
+        scores = {"acc": acc, "nmi": 0.5, "ari": 0.5}
+        maps = {"tsne_350": {"map_seconds": 2.0, "map": scores, "chain": scores}}
+        row = {"run": "r", "seed": 1, "n_data": 100, "maps": maps}
+        return row if it is None else {**row, "round": it}
+    table = analyse.maps_table([result(None, 0.6), result(0, 0.8), result(5, 0.9)], ["tsne_350"])
+    assert "| tsne_350 | 100 | 0 | 2 | 0.700 [0.600, 0.800] |" in table
+    assert "| tsne_350 | 100 | 5 | 1 | 0.900 [0.900, 0.900] |" in table

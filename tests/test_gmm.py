@@ -281,6 +281,24 @@ def test_map_probabilities_are_renamed_with_the_clusters():
     assert ms.start_chain(x, 4, rng, "kmeans")[1] is None
 
 
+def test_tsne_map_takes_the_iterations_asked(monkeypatch):
+    """tsne_classes asks scikit-learn's TSNE for 1,000 iterations unless told (the default's
+    map), and for as many as asked (bench/analyse.py's shorter maps), which still separate blobs."""
+    import sklearn.manifold
+    asked, real_tsne = [], sklearn.manifold.TSNE
+
+    def recorder(*args, **kwargs):
+        asked.append(kwargs["max_iter"])
+        return real_tsne(*args, **kwargs)
+
+    monkeypatch.setattr(sklearn.manifold, "TSNE", recorder)
+    x, y = blobs(np.random.default_rng(20), n_per=40, K=3)
+    ms.tsne_classes(x, 3, np.random.default_rng(1))
+    classes = ms.tsne_classes(x, 3, np.random.default_rng(1), iterations=350)[0]
+    assert asked == [1000, 350]
+    assert len(set(classes)) == 3 and all(len(set(classes[y == k])) == 1 for k in range(3))
+
+
 def test_map_vote_multiplies_the_assignment_probabilities():
     """Started from a map, eta is the product of eta from the map's classes without its
     vote and the map's probabilities, renormalised (the same parameter draw: the same rng)."""
