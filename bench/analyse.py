@@ -227,9 +227,12 @@ def otsne_map(z, K, rng):
     return em_on(np.asarray(TSNE(n_components=2, perplexity=30, random_state=seed, n_jobs=1).fit(z)), K, seed)
 
 
-MAPS = {"tsne_subset": lambda z, K, rng: start.tsne_classes(z, K, rng)[:2],
-        "tsne_500": lambda z, K, rng: start.tsne_classes(z, K, rng, iterations=500)[:2],
-        "tsne_350": lambda z, K, rng: start.tsne_classes(z, K, rng, iterations=350)[:2], "otsne": otsne_map,
+def tsne_map(iterations):
+    """A MAPS entry: the default's t-SNE map (maps.start.tsne_classes) of that many iterations, then EM."""
+    return lambda z, K, rng: start.tsne_classes(z, K, rng, iterations=iterations)[:2]
+
+
+MAPS = {"tsne_subset": tsne_map(1000), "tsne_500": tsne_map(500), "tsne_350": tsne_map(350), "otsne": otsne_map,
         "umap2": umap_map(2, 20), "umap10": umap_map(10, 20), "umap10_nn10": umap_map(10, 10),
         "umap10_threads": umap_map(10, 20, seeded=False), "umap10_fit10k": umap_map(10, 20, fit_max=10000)}
 
@@ -254,10 +257,10 @@ def maps_run(run, data_root, names, it=0):
 def maps_table(results, names):
     lines = ["| map | images | latents of round | runs | map + EM ACC | chain ACC | chain NMI | map seconds |",
              "|---|---|---|---|---|---|---|---|"]
-    for n_data, it in sorted({(r["n_data"], r.get("round", 0)) for r in results}):
+    images_and_round = lambda r: (r["n_data"], r.get("round", 0))  # noqa: E731 (older files: round 0)
+    for n_data, it in sorted({images_and_round(r) for r in results}):
         for name in names:
-            got = [r["maps"][name] for r in results
-                   if (r["n_data"], r.get("round", 0)) == (n_data, it) and name in r["maps"]]
+            got = [r["maps"][name] for r in results if images_and_round(r) == (n_data, it) and name in r["maps"]]
             if got:
                 lines.append(f"| {name} | {n_data:,} | {it} | {len(got)} | {spread([g['map']['acc'] for g in got])} | "
                              f"{spread([g['chain']['acc'] for g in got])} | {spread([g['chain']['nmi'] for g in got])} | "
