@@ -15,9 +15,9 @@ gibbs-vs-em: seconds per Gibbs sweep against seconds per EM iteration of scikit-
 GaussianMixture (full covariance) on the same latents; EM's initialisation is excluded by
 timing fits of 20 and 10 iterations (tol=0, the same init); medians over --repeats.
 epochs: seconds of a VAE epoch of round 0 (the default network, batch and data), median of
---epochs after one warm-up, for changes that leave the method's arithmetic alone (VARIANTS),
-each from the same seed; each variant's ELBO curve against the baseline's says whether its
-numbers are the same (to floating-point noise) or not.
+--epochs after one warm-up, for changes to how an epoch runs (VARIANTS; bf16_autocast alone
+changes the arithmetic on purpose), each from the same seed; each variant's ELBO curve
+against the baseline's says whether its numbers are the same (to floating-point noise) or not.
 serket: seconds of --sweeps MLDA and MM sweeps on the 3,000 bundled pairs (the GMM's
 modality made of k-means classes times 200 pseudo-counts).
 """
@@ -123,7 +123,8 @@ def round_command(args, overrides):
     print(f"| the whole run ({len(rounds)} rounds, epochs {rounds}), estimated | {total:.0f} |")
 
 
-# recipe-neutral changes to a VAE epoch: (model, optimiser) -> (model, optimiser)
+# changes to how a VAE epoch runs: (model, optimiser) -> (model, optimiser); all but bf16_autocast
+# are meant to leave the arithmetic alone
 VARIANTS = {
     "baseline": lambda m, lr: (m, torch.optim.Adam(m.parameters(), lr=lr)),
     "foreach_adam": lambda m, lr: (m, torch.optim.Adam(m.parameters(), lr=lr, foreach=True)),
@@ -132,7 +133,26 @@ VARIANTS = {
                                     torch.optim.Adam(m.parameters(), lr=lr)),
     "compile": lambda m, lr: (compile_networks(m), torch.optim.Adam(m.parameters(), lr=lr)),
     "one_thread": lambda m, lr: (torch.set_num_threads(1) or m, torch.optim.Adam(m.parameters(), lr=lr)),
+    "bf16_autocast": lambda m, lr: (bf16_networks(m), torch.optim.Adam(m.parameters(), lr=lr)),
 }
+
+
+def bf16_networks(model):
+    """model whose encode and decode_logits run under CPU autocast to bfloat16 (weights and
+    the loss stay float32; outputs are cast back to float32). Native only where
+    torch.backends.cpu.get_cpu_capability() reports AVX512 with avx512_bf16 or AMX."""
+    encode, decode = model.encode, model.decode_logits
+
+    def encode_bf16(o):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return tuple(t.float() for t in encode(o))
+
+    def decode_bf16(z):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return decode(z).float()
+
+    model.encode, model.decode_logits = encode_bf16, decode_bf16
+    return model
 
 
 def compile_networks(model):

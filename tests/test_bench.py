@@ -43,3 +43,23 @@ def test_maps_table_keeps_the_rounds_apart():
     table = analyse.maps_table([result(None, 0.6), result(0, 0.8), result(5, 0.9)], ["tsne_350"])
     assert "| tsne_350 | 100 | 0 | 2 | 0.700 [0.600, 0.800] |" in table
     assert "| tsne_350 | 100 | 5 | 1 | 0.900 [0.900, 0.900] |" in table
+
+
+def test_bf16_variant_keeps_float32_outputs_near_the_float32_network():
+    """profiler's bf16_autocast runs the networks in bfloat16 but hands float32 tensors of the
+    same shapes to the loss, within bfloat16's precision of the float32 network's."""
+    import torch
+    import profiler
+    import vae_module
+    torch.manual_seed(0)
+    model = vae_module.build_vae("conv", 784, (256,), 12)
+    o = torch.rand(8, 784)
+    with torch.no_grad():
+        mean, logvar = model.encode(o)
+        logits = model.decode_logits(mean)
+        bf16 = profiler.bf16_networks(model)
+        mean16, logvar16 = bf16.encode(o)
+        logits16 = bf16.decode_logits(mean)
+    for ref, got in ((mean, mean16), (logvar, logvar16), (logits, logits16)):
+        assert got.dtype == torch.float32 and got.shape == ref.shape
+        assert torch.allclose(got, ref, rtol=0.05, atol=0.05) and not torch.equal(got, ref)
