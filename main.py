@@ -123,7 +123,7 @@ def train_vae(run, cfg, it, train_loader, all_loader, bar):
     run.elbo_curves[it] = vae_module.train(
         run.model, train_loader, run.prior_mu, run.prior_var, checks.round_epochs(cfg, it), run.optimizer,
         generator=run.noise, progress=lambda r: bar(r, "VAE epochs"),
-        original_defects=cfg["original_defects"] and it > 0)
+        original_defects=cfg["original_defects"] and it > 0, schedule=not cfg["original_defects"])
     eval_gen = torch.Generator(device=device)
     elbo = vae_module.evaluate_elbo(run.model, all_loader, run.prior_mu, run.prior_var,
                                     eval_gen.manual_seed(cfg["seed"]))

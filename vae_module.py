@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 
-LEARNING_RATE = 1e-3    # Adam's learning rate, in every round
+LEARNING_RATE = 1e-3    # Adam's learning rate at the start of every round (cosine decay to 0 within it)
 PRIOR_VAR_FLOOR = 1e-3  # lower bound on the prior variances the GMM sends to the VAE
 
 
@@ -92,8 +92,15 @@ def loss_terms(model, o, prior_mu, prior_var, generator=None):
     return rec, kl_to_prior(m, logvar, prior_mu, prior_var)
 
 
+def cosine_lr(step, steps, base=LEARNING_RATE):
+    """Learning rate of mini-batch step (0 .. steps - 1) of a round of `steps`:
+    base * (1 + cos(pi * step / steps)) / 2, from base down towards 0 (Loshchilov and
+    Hutter's SGDR, restarted every round)."""
+    return base * 0.5 * (1.0 + np.cos(np.pi * step / steps))
+
+
 def train(model, loader, prior_mu, prior_var, epochs, optimizer, alpha=1.0, generator=None,
-          progress=None, original_defects=False):
+          progress=None, original_defects=False, schedule=True):
     """Minimise BCE + alpha * KL over `epochs` passes of `loader`; returns ELBO per epoch.
 
     loader yields (o (B, x_dim), idx (B,)); prior_mu, prior_var (N, latent_dim) tensors on
@@ -101,8 +108,11 @@ def train(model, loader, prior_mu, prior_var, epochs, optimizer, alpha=1.0, gene
     reported is -(BCE + KL) per image in nats (alpha = 1 whatever the training weight).
     generator: a torch.Generator on the training device for the noise eps.
     original_defects: train as the original code did (batch_prior_rows), for its bench row.
+    schedule: decay the learning rate over the call's steps (cosine_lr); False keeps the
+    optimizer's (the original code's constant rate).
     """
     model.train()
+    steps, step = epochs * len(loader), 0
     epochs_iter = progress(range(epochs)) if progress else range(epochs)
     history = []
     for _ in epochs_iter:
@@ -112,6 +122,10 @@ def train(model, loader, prior_mu, prior_var, epochs, optimizer, alpha=1.0, gene
             rows, weight = (batch_prior_rows(idx, batch_no, alpha) if original_defects else (idx, alpha))
             rec, kl = loss_terms(model, o, prior_mu[rows], prior_var[rows], generator)
             loss = (rec + weight * kl).sum() / len(o)
+            if schedule:
+                for group in optimizer.param_groups:
+                    group["lr"] = cosine_lr(step, steps)
+                step += 1
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -62,7 +62,8 @@ def profile_round(cfg, images, labels, device, epochs):
     per_epoch = []
     for _ in range(epochs + 1):
         start = time.perf_counter()
-        vae_module.train(run.model, train_loader, run.prior_mu, run.prior_var, 1, run.optimizer, generator=run.noise)
+        vae_module.train(run.model, train_loader, run.prior_mu, run.prior_var, 1, run.optimizer, generator=run.noise,
+                         schedule=False)
         if device.type == "cuda":
             torch.cuda.synchronize()
         per_epoch.append(time.perf_counter() - start)
@@ -163,7 +164,7 @@ def epochs_command(args, overrides):
         seconds, curve = [], []
         for _ in range(args.epochs + 1):
             start = time.perf_counter()
-            curve += vae_module.train(model, train_loader, zeros, zeros + 1.0, 1, optimizer, generator=noise)
+            curve += vae_module.train(model, train_loader, zeros, zeros + 1.0, 1, optimizer, generator=noise, schedule=False)
             seconds.append(time.perf_counter() - start)
         base = base or (float(np.median(seconds[1:])), curve)
         same = np.allclose(curve, base[1], rtol=0, atol=1e-3 * max(1.0, abs(base[1][-1]) / 100))
