@@ -100,7 +100,7 @@ def cosine_lr(step, steps, base=LEARNING_RATE):
 
 
 def train(model, loader, prior_mu, prior_var, epochs, optimizer, alpha=1.0, generator=None,
-          progress=None, original_defects=False, schedule=True):
+          progress=None, original_defects=False, schedule=False):
     """Minimise BCE + alpha * KL over `epochs` passes of `loader`; returns ELBO per epoch.
 
     loader yields (o (B, x_dim), idx (B,)); prior_mu, prior_var (N, latent_dim) tensors on
@@ -108,8 +108,8 @@ def train(model, loader, prior_mu, prior_var, epochs, optimizer, alpha=1.0, gene
     reported is -(BCE + KL) per image in nats (alpha = 1 whatever the training weight).
     generator: a torch.Generator on the training device for the noise eps.
     original_defects: train as the original code did (batch_prior_rows), for its bench row.
-    schedule: decay the learning rate over the call's steps (cosine_lr); False keeps the
-    optimizer's (the original code's constant rate).
+    schedule: True decays the learning rate over the call's steps (cosine_lr, main.py's
+    rounds); False keeps the optimizer's rate (the original code's constant one).
     """
     model.train()
     steps, step = epochs * len(loader), 0

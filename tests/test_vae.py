@@ -124,3 +124,32 @@ def test_conv_vae_shapes_and_loss():
     assert rec.shape == (6,) and torch.all(torch.isfinite(rec)) and torch.all(kl >= 0)
     with pytest.raises(ValueError, match="side divisible by 4"):
         vm.ConvVAE(100, (8,), 2)
+
+
+def test_cosine_schedule_matches_torch_cosine_annealing_and_restarts_every_call():
+    """The per-step rate is torch's CosineAnnealingLR (eta_min 0) over the call's steps;
+    each call (round) starts again at LEARNING_RATE; schedule=False keeps Adam's rate."""
+    layer = torch.nn.Linear(2, 2)
+    reference = torch.optim.SGD(layer.parameters(), lr=vm.LEARNING_RATE)
+    annealing = torch.optim.lr_scheduler.CosineAnnealingLR(reference, T_max=12)
+    want = []
+    for _ in range(12):
+        want.append(reference.param_groups[0]["lr"])
+        reference.step()
+        annealing.step()
+    np.testing.assert_allclose([vm.cosine_lr(s, 12) for s in range(12)], want, rtol=1e-12)
+
+    torch.manual_seed(0)
+    model = vm.VAE(x_dim=16, hidden_dims=(8,), latent_dim=2)
+    loader = tool.IndexedBatches(torch.rand(40, 16), 10, shuffle=False)
+    zeros = torch.zeros(40, 2)
+    seen = []
+    optimizer = torch.optim.Adam(model.parameters(), lr=vm.LEARNING_RATE)
+    optimizer.register_step_pre_hook(lambda opt, *_: seen.append(opt.param_groups[0]["lr"]))
+    for _ in range(2):
+        vm.train(model, loader, zeros, zeros + 1, 3, optimizer, schedule=True)
+    np.testing.assert_allclose(seen, [vm.cosine_lr(s, 12) for s in range(12)] * 2, rtol=1e-12)
+    seen.clear()
+    optimizer.param_groups[0]["lr"] = 0.01
+    vm.train(model, loader, zeros, zeros + 1, 1, optimizer)
+    assert seen == [0.01] * 4
