@@ -139,8 +139,8 @@ VARIANTS = {
 
 def bf16_networks(model):
     """model whose encode and decode_logits run under CPU autocast to bfloat16 (weights and
-    the loss stay float32; outputs are cast back to float32). Native only where
-    torch.backends.cpu.get_cpu_capability() reports AVX512 with avx512_bf16 or AMX."""
+    the loss stay float32; outputs are cast back to float32). bfloat16 is native only on
+    CPUs whose flags include avx512_bf16 or amx_bf16; elsewhere it is emulated."""
     encode, decode = model.encode, model.decode_logits
 
     def encode_bf16(o):
