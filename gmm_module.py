@@ -16,9 +16,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import gammaln, logsumexp, multigammaln
 
-from maps.start import start_chain
-
-
 
 @dataclass
 class GMMPrior:
@@ -72,8 +69,6 @@ class GMMResult:
     classes: (N,) final assignments: argmax_k eta ("mean") or the last sample ("sample").
     history: per sweep "log_joint" (the model's log p(x, c, theta)) and "log_messages"
     (the log of the map's vote and of the messages from above, at the sampled classes).
-    map_points: (N, 2) the t-SNE map the chain started from (NaN rows for points left out
-    of the map), or None when it started otherwise; plots reuse it instead of a new t-SNE.
     """
     state: GMMState
     classes: np.ndarray
@@ -81,7 +76,6 @@ class GMMResult:
     point_mu: np.ndarray
     point_var: np.ndarray
     history: dict = field(default_factory=dict)
-    map_points: np.ndarray = None
 
 
 def make_prior(x, K, alpha0=1.0, beta0=1.0, nu0=None, W0=None):
@@ -96,7 +90,7 @@ def make_prior(x, K, alpha0=1.0, beta0=1.0, nu0=None, W0=None):
     D = x.shape[1]
     nu0 = float(D + 2) if nu0 is None else float(nu0)
     if nu0 <= D - 1:
-        raise ValueError(f"gmm_nu0 must be > latent_dim - 1 = {D - 1}, got {nu0}")
+        raise ValueError(f"the Wishart's nu0 must be > D - 1 = {D - 1}, got {nu0}")
     if W0 is None:
         cov = np.atleast_2d(np.cov(x, rowvar=False))
         cov = cov + (1e-6 * np.trace(cov) / D + 1e-12) * np.eye(D)  # collinear or equal points
@@ -159,7 +153,7 @@ def cholesky(a, what):
         finite = bool(np.isfinite(a).all())
         raise GMMError(f"the GMM's {what} is not positive definite"
                        + ("" if finite else " (it holds NaN or inf: the VAE's latents diverged)")
-                       + "; try another seed, or a larger gmm_nu0 (a stronger covariance prior)") from None
+                       + "; try another seed, or a smaller latent_dim") from None
 
 
 def sample_categorical(prob, rng):
@@ -226,11 +220,8 @@ def posterior_mean(prior, counts, sum_x, sum_xx):
     and Lambda_k = E[Lambda_k] = nu_k W_k (B.80), W_k from a Cholesky solve of W_k^-1
     (10.62). counts (K,), sum_x (K, D), sum_xx (K, D, D) as sufficient_stats gives them.
     """
-    K, D = sum_x.shape
     _, m, W_inv, nu = posterior_params(prior, counts, sum_x, sum_xx)
-    L = cholesky(W_inv, "a cluster's posterior scale W_k^-1")
-    L_inv = np.linalg.solve(L, np.broadcast_to(np.eye(D), (K, D, D)))
-    Lambda = nu[:, None, None] * (np.swapaxes(L_inv, 1, 2) @ L_inv)
+    Lambda = nu[:, None, None] * covariances(W_inv, "a cluster's posterior scale W_k^-1")
     alpha = prior.alpha0 + counts
     return GMMState(alpha / alpha.sum(), m, 0.5 * (Lambda + np.swapaxes(Lambda, 1, 2)))
 
@@ -266,10 +257,18 @@ def log_prior(prior, state):
     return float(lp)
 
 
+def covariances(Lambda, what="a cluster's precision Lambda_k"):
+    """The inverses of symmetric positive definite matrices Lambda (K, D, D) from their
+    Cholesky factors L_k, as L_k^-T L_k^-1 (no explicit inverse): (K, D, D). what: named
+    in the GMMError when one is not positive definite."""
+    K, D, _ = Lambda.shape
+    L_inv = np.linalg.solve(cholesky(Lambda, what), np.broadcast_to(np.eye(D), (K, D, D)))
+    return np.swapaxes(L_inv, 1, 2) @ L_inv
+
+
 def point_messages(state, classes):
     """Each point's cluster mean and diag(Lambda^-1): two (N, D) arrays."""
-    cov = np.linalg.inv(state.Lambda)
-    var = np.diagonal(cov, axis1=1, axis2=2)
+    var = np.diagonal(covariances(state.Lambda), axis1=1, axis2=2)
     return state.mu[classes], var[classes]
 
 
@@ -277,7 +276,7 @@ class GibbsGMM:
     """The Bayesian GMM above, sampled by blocked Gibbs sweeps; the chain knows no labels.
 
         gmm = GibbsGMM(K, prior, sweeps=100, burn_in=50, report="mean")
-        result = gmm.run(x, rng, start="tsne")         # a GMMResult
+        result = gmm.run(x, rng, start=classes, map_prob=prob)   # a GMMResult
 
     prior: a GMMPrior (make_prior(x, K) of the data when None). report: the classes the
     chain reports and sends back: "mean", the argmax of the assignment probabilities
@@ -293,15 +292,14 @@ class GibbsGMM:
             raise ValueError(f"burn_in must be between 0 and sweeps - 1 = {sweeps - 1}, got {burn_in}")
         self.K, self.prior, self.sweeps, self.burn_in, self.report = K, prior, sweeps, burn_in, report
 
-    def run(self, x, rng, start="kmeans", align_to=None, bias=None, on_sweep=None, progress=None):
+    def run(self, x, rng, start, map_prob=None, bias=None, on_sweep=None, progress=None):
         """Run the sweeps on latents x (N, D) with the numpy Generator rng: a GMMResult.
 
-        start: "prior" (the first parameters drawn from the prior, as the original code
-        did), a start_chain name ("tsne", "umap", "kmeans", "random"), or classes (N,) to
-        start from. A map's cluster probabilities (start "tsne" or "umap") vote in every
-        sweep: they multiply the assignment probabilities, like bias, so a point the
-        Gaussians in x leave in doubt goes where the map puts it. align_to (N,): rename a
-        new start's clusters to agree with it (the last round's classes).
+        start: classes (N,) to start from (the caller's map, maps.start.start_chain), or
+        "prior": the first parameters drawn from the prior, as the original code did.
+        map_prob: (N, K) the map's cluster probabilities, which vote in every sweep: they
+        multiply the assignment probabilities, like bias, so a point the Gaussians in x
+        leave in doubt goes where the map puts it.
         bias: (N, K) a message from a module above (the MLDA's prediction of each class).
         on_sweep(eta, reported): called after every sweep with that sweep's assignment
         probabilities (N, K) and the classes (N,) the chain would report if it stopped
@@ -316,17 +314,15 @@ class GibbsGMM:
         x = x - shift
         prior = GMMPrior(prior.alpha0, prior.beta0, prior.nu0, prior.m0 - shift, prior.W0)
         q = quadratic_features(x)
-        map_points = None
-        if isinstance(start, str) and start == "prior":
+        if isinstance(start, str):
+            if start != "prior":
+                raise ValueError(f"start must be classes (N,) or 'prior', got {start!r}")
             D = x.shape[1]
             state = sample_parameters(prior, np.zeros(K), np.zeros((K, D)), np.zeros((K, D, D)), rng)
         else:
-            classes = start
-            if isinstance(start, str):
-                classes, map_prob, map_points = start_chain(x, K, rng, start, align_to)
-                if map_prob is not None:
-                    bias = map_prob if bias is None else bias * map_prob
-            state = sample_parameters(prior, *sufficient_stats(classes, K, x, q), rng)
+            state = sample_parameters(prior, *sufficient_stats(np.asarray(start), K, x, q), rng)
+        if map_prob is not None:
+            bias = map_prob if bias is None else bias * map_prob
         history = {"log_joint": [], "log_messages": []}
         log_bias = 0.0 if bias is None else np.log(np.maximum(bias, np.finfo(float).tiny))
         eta = eta_sum = None
@@ -352,4 +348,4 @@ class GibbsGMM:
             state = posterior_mean(prior, *sufficient_stats(classes, K, x, q))
         state.mu = state.mu + shift
         point_mu, point_var = point_messages(state, classes)
-        return GMMResult(state, classes, eta, point_mu, point_var, history, map_points)
+        return GMMResult(state, classes, eta, point_mu, point_var, history)

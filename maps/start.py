@@ -5,7 +5,8 @@ The GMM's likelihood and the labels disagree in a VAE's latent space, so the cha
 from a clustering of a manifold map of the latents, as N2D (McConville et al. 2020)
 clusters an autoencoder's latents: a 2-D t-SNE map (tsne_classes) or a 10-D UMAP map
 (umap_classes), each clustered by a full-covariance GMM fitted by EM. The map's cluster
-probabilities then vote in every Gibbs sweep (gmm_module.GibbsGMM.run).
+probabilities then vote in every Gibbs sweep (main.sample_gmm hands both to
+gmm_module.GibbsGMM.run).
 """
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -106,6 +107,9 @@ def class_renaming(classes, reference, K):
     return rename
 
 
+START_MAPS = ("tsne", "umap", "kmeans")  # the starts start_chain makes; "prior" is GibbsGMM.run's own
+
+
 def start_chain(x, K, rng, init, align_to=None, n_init=10):
     """Classes (N,) a new chain starts from, chosen without labels, the map's probabilities
     (N, K) (None unless init is 'umap' or 'tsne') and its points (N, 2) (only for 'tsne').
@@ -113,10 +117,15 @@ def start_chain(x, K, rng, init, align_to=None, n_init=10):
     'umap': umap_classes (a GMM of a 10-D UMAP map of all of x), with its probabilities.
     'tsne': tsne_classes (a GMM of a 2-D t-SNE map of a 10,000-point subset of x).
     'kmeans': k-means++ with n_init restarts, the lowest inertia kept.
-    ('prior', parameters drawn from the prior, has no classes: GibbsGMM.run starts it.)
-    With align_to (N,) the clusters are renamed to agree with it (class_renaming), the
-    columns of the probabilities with them; only cluster names change.
+    x (N, D) is centred first, as the Gibbs chain centres it (none of the maps depends on
+    where the origin lies). With align_to (N,) the clusters are renamed to agree with it
+    (class_renaming), the columns of the probabilities with them; only cluster names change.
+    Any other init raises ValueError.
     """
+    if init not in START_MAPS:
+        raise ValueError(f"unknown start {init!r}: use one of {', '.join(START_MAPS)}")
+    x = np.asarray(x, dtype=np.float64)
+    x = x - x.mean(axis=0)
     map_prob = map_points = None
     if init == "tsne":
         classes, map_prob, map_points = tsne_classes(x, K, rng, n_init)

@@ -9,6 +9,9 @@ import io
 import json
 import math
 import os
+import pickle
+import re
+import zipfile
 
 import numpy as np
 import torch
@@ -37,9 +40,9 @@ def new_vae(cfg, device):
 
 def write_atomic(path, write):
     """Call write(file) on a temporary file beside path, then rename it into place."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
     try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(tmp, "wb") as f:
             write(f)
             f.flush()
@@ -69,16 +72,16 @@ def save_torch(path, obj):
 
 
 def save_figure(path, fig):
-    import matplotlib.pyplot as plt
+    """A matplotlib Figure as a PNG (no pyplot: figures are built as matplotlib.figure.Figure,
+    so importing this project leaves matplotlib's backend as it was)."""
     write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=100))
-    plt.close(fig)
 
 
 def save_image_grid(path, images, nrow=None):
     """(S, P) images in [0, 1], P a square number, as one grey PNG grid."""
-    import matplotlib.pyplot as plt
+    from matplotlib.image import imsave
     grid = image_grid(images, nrow=nrow)
-    write_atomic(path, lambda f: plt.imsave(f, grid, cmap="gray", vmin=0, vmax=1, format="png"))
+    write_atomic(path, lambda f: imsave(f, grid, cmap="gray", vmin=0, vmax=1, format="png"))
 
 
 def image_grid(images, nrow=None):
@@ -107,12 +110,15 @@ def save_round(dir_name, it, run, train_loader, gmm, history):
     optimiser, generators, ELBO curve and latents run.z, the GMM's result gmm and the
     history of its sweeps (log joint, messages, scores).
 
-    The checkpoint also holds every random generator's state, so --resume=True continues
-    exactly where an uninterrupted run would be.
+    The checkpoint also holds the states of the shuffling generator (a CPU generator on
+    every device) and of the GMM's numpy Generator, so --resume=True continues exactly where
+    an uninterrupted run would be; the VAE's noise generator, whose state differs between
+    CPU and CUDA, is rebuilt by replaying its draws instead (run_folder.state).
+    Nothing in the files depends on the device that wrote them.
     """
     save_torch(f"{dir_name}/pth/vae_{it}.pth",
                {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
-                "noise_rng": run.noise.get_state(), "shuffle_rng": train_loader.generator.get_state(),
+                "shuffle_rng": train_loader.generator.get_state(),
                 "numpy_rng": json.dumps(run.rng.bit_generator.state)})
     arrays = {"loss": np.array(run.elbo_curves[it]), "z": run.z, "class": gmm.classes, "eta": gmm.eta,
               "mu": gmm.state.mu, "lambda": gmm.state.Lambda, "pi": gmm.state.pi}
@@ -155,14 +161,28 @@ def log_round(writer, it, row, curves):
 # ---------------------------------------------------------------- reading
 
 def load_file(path, load):
-    """load(path), with a one-line RunError naming the file when it is missing or corrupt."""
+    """load(path), with a one-line RunError that names the file and the cause when the file
+    is missing, unreadable, refused by torch.load(weights_only=True), or truncated or corrupt."""
     try:
         return load(path)
     except FileNotFoundError:
         raise RunError(f"{path} is missing; the run cannot be resumed from it") from None
-    except Exception as err:  # truncated zip/pickle/npy files raise many different types
-        raise RunError(f"{path} is truncated or corrupt ({type(err).__name__}); "
+    except (PermissionError, IsADirectoryError) as err:
+        raise RunError(f"cannot read {path}: {err.strerror}; check the file's permissions") from None
+    except pickle.UnpicklingError as err:  # torch.load(weights_only=True) refuses what it holds
+        raise RunError(f"{path} holds objects that torch.load(weights_only=True) refuses "
+                       f"({cause(err, 'WeightsUnpickler error')}); it was not written by this code") from None
+    except (OSError, EOFError, ValueError, RuntimeError, zipfile.BadZipFile) as err:  # npy, json, torch's zip
+        raise RunError(f"{path} is truncated or corrupt ({type(err).__name__}: {cause(err)}); "
                        "delete the run or choose another --dir_name") from None
+
+
+def cause(err, marker=None):
+    """The line of an exception's message that gives its cause: the first one holding marker,
+    else the first line (its type name when it has none), without terminal colour codes."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(err).splitlines()]
+    lines = [line for line in lines if line] or [type(err).__name__]
+    return next((line for line in lines if marker and marker in line), lines[0])
 
 
 def load_array(dir_name, name, it):

@@ -4,6 +4,7 @@ run's config.json and loads onto any device): a cluster's samples, the learned p
 """
 import numpy as np
 
+import gmm_module
 import tool
 import vae_module
 from run_folder import files
@@ -12,7 +13,7 @@ from settings.checks import SettingError
 
 def cluster_latents(mu, Lambda, n, rng):
     """n latents from every cluster k, N(mu_k, Lambda_k^-1), cluster by cluster: (K n, D)."""
-    cov = np.linalg.inv(Lambda)
+    cov = gmm_module.covariances(Lambda)
     return np.concatenate([rng.multivariate_normal(m, c, size=n, method="cholesky")
                            for m, c in zip(mu, cov)])
 
@@ -20,7 +21,7 @@ def cluster_latents(mu, Lambda, n, rng):
 def mixture_latents(pi, mu, Lambda, n, rng):
     """n latents from the GMM mixture sum_k pi_k N(mu_k, Lambda_k^-1), the learned prior: (n, D)."""
     ks = rng.choice(len(pi), size=n, p=pi / pi.sum())
-    cov = np.linalg.inv(Lambda)
+    cov = gmm_module.covariances(Lambda)
     return np.stack([rng.multivariate_normal(mu[k], cov[k], method="cholesky") for k in ks])
 
 

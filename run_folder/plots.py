@@ -2,20 +2,20 @@
 the latents' t-SNE and PCA maps (tool.embed_2d, tool.plot_latent) of every round.
 Plot functions return a matplotlib Figure; plot_round and plot_latents save them.
 """
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-import tool  # noqa: E402
-from run_folder import files  # noqa: E402
+import tool
+from run_folder import files
 
 
 def plot_elbo(curves, names=None):
     """ELBO per epoch of every round so far; curves: {round: [elbo per epoch]}; names: legend."""
-    fig, ax = plt.subplots(figsize=(6, 4))
-    colors = plt.cm.viridis(np.linspace(0, 0.9, max(len(curves), 1)))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    colors = colormaps["viridis"](np.linspace(0, 0.9, max(len(curves), 1)))
     for color, (it, elbo) in zip(colors, sorted(curves.items())):
         name = (names or {}).get(it, f"round {it}" + (" (prior N(0, I))" if it == 0 else " (GMM prior)"))
         ax.plot(np.arange(1, len(elbo) + 1), elbo, color="tab:red" if it == 0 else color, label=name)
@@ -32,7 +32,8 @@ def plot_score_lines(x, scores, marker):
 
     The x axis spans x with integer ticks, so a single value still gets a tick.
     """
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     for name in ("acc", "nmi", "ari"):
         ax.plot(x, scores[name], marker=marker, label=name.upper())
     ax.set_xlim(x[0] - 0.5, x[-1] + 0.5)

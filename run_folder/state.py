@@ -1,7 +1,9 @@
 """A run's state between rounds (RunState), new or read back from its run folder (resume).
 
-A round's checkpoint restores all of it, random generators included, so a resumed run
-gives the result of an uninterrupted one (load_run).
+A round's files restore all of it, random generators included, so a resumed run gives the
+result of an uninterrupted one on the same device (load_run). Nothing in them depends on
+the device: the VAE's noise generator is rebuilt by replaying its draws
+(vae_module.replay_noise), so a run started on CUDA resumes on a CPU and the reverse.
 """
 import json
 from dataclasses import dataclass, field
@@ -12,6 +14,8 @@ import torch
 import gmm_module
 import vae_module
 from run_folder import files
+from serket import upper
+from settings import checks
 from settings.checks import MULTIMODAL, check_same_settings
 
 
@@ -21,7 +25,7 @@ class RunState:
 
     prior_mu, prior_var: (N, D) tensors, every image's KL prior (N(0, I) before round 0).
     rng: the numpy Generator of the GMM and the modules above it; noise: the torch
-    Generator of the VAE's reparameterisation noise. classes (N,), gmm (GMMState) and z
+    Generator of the VAE's reparameterisation noise, on the training device. classes (N,), gmm (GMMState) and z
     (N, D): the last round's assignments, GMM parameters and latents. gmm_bias (N, K) and
     mlda_bias: the messages the MLDA and MM sent down. rows: metrics.csv so far;
     elbo_curves: {round: ELBO per epoch}.
@@ -41,32 +45,75 @@ class RunState:
     elbo_curves: dict = field(default_factory=dict)
 
 
-def new_run(cfg, n, device):
-    """The state of a run before round 0: prior N(0, I), no model, fresh generators."""
+def gmm_prior_settings(cfg):
+    """The GMM prior's arguments of gmm_module.make_prior: PRIOR, or with original_defects
+    the original code's prior for latent_dim dimensions."""
+    if cfg["original_defects"]:
+        return gmm_module.original_prior(cfg["latent_dim"])
+    return dict(gmm_module.PRIOR)
+
+
+def run_record(cfg, n, device):
+    """What a run used beyond its settings, saved with them in config.json and checked on
+    resume like them (RECORDED): the device, the number of images loaded, and the module
+    constants that shape a result (learning rate, prior-variance floor, GMM prior, MLDA
+    weight, the epoch and map rules of settings.checks)."""
+    return {"device_used": str(device), "images": n,
+            "learning_rate": vae_module.LEARNING_RATE, "prior_var_floor": vae_module.PRIOR_VAR_FLOOR,
+            "gmm_prior": gmm_prior_settings(cfg), "mlda_weight": upper.MLDA_WEIGHT,
+            "round0_images": checks.ROUND0_IMAGES, "round0_epochs": checks.ROUND0_EPOCHS,
+            "mutual_share": checks.MUTUAL_SHARE, "tsne_all_points": checks.TSNE_ALL_POINTS}
+
+
+# run_record's keys, which an older run's config.json may lack: there they mean today's values
+RECORDED = ("images", "learning_rate", "prior_var_floor", "gmm_prior", "mlda_weight", "round0_images",
+            "round0_epochs", "mutual_share", "tsne_all_points")
+
+
+def saved_settings(dir_name, cfg):
+    """The saved run's config.json, a key of RECORDED it lacks read as cfg's (today's) value."""
+    saved = files.load_run_config(dir_name)
+    return {**{k: json.loads(json.dumps(cfg[k])) for k in RECORDED if k in cfg}, **saved}
+
+
+def new_run(cfg, n, device, rounds_done=0):
+    """The state of a run before round 0: prior N(0, I), no model, fresh generators; the
+    VAE's noise generator as it stands after rounds_done rounds (noise_generator)."""
     D = cfg["latent_dim"]
     return RunState(torch.zeros(n, D, device=device), torch.ones(n, D, device=device),
-                    np.random.default_rng(cfg["seed"]), torch.Generator(device=device).manual_seed(cfg["seed"]))
+                    np.random.default_rng(cfg["seed"]), noise_generator(cfg, n, device, rounds_done))
+
+
+def noise_generator(cfg, n, device, rounds_done):
+    """The VAE's noise generator on device, seeded with the run's seed and advanced past
+    the draws of its first rounds_done rounds (vae_module.replay_noise)."""
+    generator = torch.Generator(device=device).manual_seed(cfg["seed"])
+    epochs = sum(checks.round_epochs(cfg, it) for it in range(rounds_done))
+    return vae_module.replay_noise(generator, n, cfg["batch_size"], cfg["latent_dim"], epochs)
 
 
 def load_run(dir_name, cfg, n, device, train_loader):
     """The state of a run after its last complete round, read back from dir_name."""
-    check_same_settings(cfg, files.load_run_config(dir_name), dir_name)
+    check_same_settings(cfg, saved_settings(dir_name, cfg), dir_name)
     rows = files.read_metrics(dir_name)
-    run = new_run(cfg, n, device)
+    run = new_run(cfg, n, device, len(rows))
     if not rows:
         return run
     it = len(rows) - 1
     ckpt = files.load_checkpoint(dir_name, it, device)
     run.model = files.new_vae(cfg, device)
-    run.optimizer = torch.optim.Adam(run.model.parameters(), lr=vae_module.LEARNING_RATE)
+    run.optimizer = vae_module.new_optimizer(run.model)
+    path = f"{dir_name}/pth/vae_{it}.pth"
+    missing = {"model", "optimizer", "shuffle_rng", "numpy_rng"} - set(ckpt)
+    if missing:
+        raise files.RunError(f"{path} lacks {', '.join(sorted(missing))}: it was not written by this code")
     try:
         run.model.load_state_dict(ckpt["model"])
         run.optimizer.load_state_dict(ckpt["optimizer"])
-        run.noise.set_state(ckpt["noise_rng"].cpu())
-        train_loader.generator.set_state(ckpt["shuffle_rng"].cpu())
-        run.rng.bit_generator.state = json.loads(ckpt["numpy_rng"])
-    except (KeyError, RuntimeError, ValueError) as err:
-        raise files.RunError(f"{dir_name}/pth/vae_{it}.pth does not fit this run ({err})") from None
+    except (RuntimeError, ValueError) as err:  # a layer or parameter group of another size
+        raise files.RunError(f"{path} does not fit this run's networks ({files.cause(err)})") from None
+    train_loader.generator.set_state(ckpt["shuffle_rng"].cpu())  # a CPU generator's state on every device
+    run.rng.bit_generator.state = json.loads(ckpt["numpy_rng"])
     run.gmm = files.load_gmm(dir_name, it)
     run.classes, run.z = files.load_array(dir_name, "class", it), files.load_array(dir_name, "z", it)
     run.prior_mu, run.prior_var = vae_module.prior_from_gmm(

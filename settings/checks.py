@@ -7,8 +7,25 @@ import ast
 import json
 
 
-# the --dataset names tool.DATASETS can load
-DATASETS = ("mnist", "fashionmnist", "kmnist", "qmnist", "emnist", "usps")
+
+
+def _idx_files(folder, train_prefix, test_prefix, labels="labels-idx1-ubyte"):
+    return [f"{folder}/raw/{prefix}-{kind}" for prefix in (train_prefix, test_prefix)
+            for kind in ("images-idx3-ubyte", labels)]
+
+
+# --dataset: torchvision's class, its arguments, and the files it reads under data_root
+# (tool.load_dataset loads them)
+DATASETS = {
+    "mnist": ("MNIST", {}, _idx_files("MNIST", "train", "t10k")),
+    "fashionmnist": ("FashionMNIST", {}, _idx_files("FashionMNIST", "train", "t10k")),
+    "kmnist": ("KMNIST", {}, _idx_files("KMNIST", "train", "t10k")),
+    "qmnist": ("QMNIST", {"compat": True}, _idx_files("QMNIST", "qmnist-train", "qmnist-test",
+                                                      labels="labels-idx2-int")),
+    "emnist": ("EMNIST", {"split": "digits"}, _idx_files("EMNIST", "emnist-digits-train",
+                                                         "emnist-digits-test")),
+    "usps": ("USPS", {}, ["usps.bz2", "usps.t.bz2"]),
+}
 MULTIMODAL = ("vae_gmm_mlda", "vae_gmm_mlda_mm")  # Serket's models, with a second modality
 MODELS = ("vae_gmm",) + MULTIMODAL + ("gmvae",)
 ROUND0_IMAGES = 750_000   # vae_epochs=0: round 0 trains about this many images (75 epochs of 10,000) ...
@@ -17,7 +34,7 @@ MUTUAL_SHARE = 5          # mutual_epochs=0: every later round trains vae_epochs
 TSNE_ALL_POINTS = 10_000  # gmm_init="auto": a t-SNE map of every point up to this many points, UMAP above
 
 # settings that may change on --resume
-RESUMABLE = ("mutual_iteration", "resume", "device", "data_root", "dir_name", "sample_num",
+RESUMABLE = ("mutual_iteration", "resume", "device", "device_used", "data_root", "dir_name", "sample_num",
              "tsne_points", "generate", "generate_round", "transit", "tensorboard")
 
 
@@ -113,6 +130,9 @@ def check_settings(cfg):
         ("hidden_dims", len(cfg["hidden_dims"]) >= 1 and min(cfg["hidden_dims"]) >= 1,
          "one or more layer sizes >= 1, e.g. --hidden_dims=256 or --hidden_dims=500,500"),
         ("architecture", cfg["architecture"] in ("dense", "conv"), "'dense' or 'conv'"),
+        ("hidden_dims", cfg["architecture"] != "conv" or len(cfg["hidden_dims"]) == 1,
+         "one size with architecture='conv', the size of its one dense layer, e.g. --hidden_dims=256; "
+         "several layers need --architecture=dense"),
         ("vae_epochs", cfg["vae_epochs"] >= 0, "an integer >= 1, or 0 (epochs that make 750,000 images, 15 to 75)"),
         ("mutual_epochs", cfg["mutual_epochs"] >= 0, "an integer >= 1, or 0 (vae_epochs / 5)"),
         ("batch_size", cfg["batch_size"] >= 1 and (cfg["data_path"] or cfg["batch_size"] <= cfg["n_data"]),
@@ -205,4 +225,4 @@ def check_same_settings(cfg, saved, where):
     for name, value in cfg.items():
         if name not in RESUMABLE and json.loads(json.dumps(value)) != saved.get(name):
             raise SettingError(f"setting {name}={value!r} differs from the run in {where} "
-                               f"({saved.get(name)!r}); resume with the same settings")
+                               f"({saved.get(name)!r}); resume with the same settings and code")

@@ -31,3 +31,13 @@ def tiny_mnist(tmp_path_factory):
         write_idx(raw / f"{prefix}-images-idx3-ubyte", x[sl].reshape(-1, 28, 28))
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", y[sl])
     return str(root)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_mnist, tmp_path_factory):
+    """helpers.TINY run into model/a of a folder shared by the test files: (folder, process)."""
+    from helpers import TINY, run_main
+    cwd = tmp_path_factory.mktemp("run")
+    proc = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=a", *TINY)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return cwd, proc

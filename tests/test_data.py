@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-import tool as data
+import tool
+
+
 from helpers import run_main
 
 
@@ -21,7 +23,7 @@ def write(path, array):
 @pytest.mark.parametrize("suffix", [".npy", ".npz", ".txt"])
 def test_formats_load_the_same_values(tmp_path, suffix):
     x = np.random.default_rng(0).random((20, 6))
-    got, labels = data.load_user_data(write(tmp_path / f"d{suffix}", x))
+    got, labels = tool.load_user_data(write(tmp_path / f"d{suffix}", x))
     np.testing.assert_allclose(got.numpy(), x, rtol=1e-6)
     assert labels is None
 
@@ -29,7 +31,7 @@ def test_formats_load_the_same_values(tmp_path, suffix):
 def test_uint8_is_scaled_and_labels_are_read(tmp_path):
     x = np.random.default_rng(0).integers(0, 256, (15, 9)).astype(np.uint8)
     y = np.arange(15) % 3
-    got, labels = data.load_user_data(write(tmp_path / "d.npy", x), write(tmp_path / "y.txt", y))
+    got, labels = tool.load_user_data(write(tmp_path / "d.npy", x), write(tmp_path / "y.txt", y))
     np.testing.assert_allclose(got.numpy(), x / 255.0, rtol=1e-6)
     np.testing.assert_array_equal(labels, y)
 
@@ -44,24 +46,24 @@ BAD = {
 @pytest.mark.parametrize("case", list(BAD))
 def test_bad_values_are_named(tmp_path, case):
     array, message = BAD[case]
-    with pytest.raises(data.DataError, match=message):
-        data.load_user_data(write(tmp_path / "d.npy", array))
+    with pytest.raises(tool.DataError, match=message):
+        tool.load_user_data(write(tmp_path / "d.npy", array))
 
 
 def test_ragged_and_empty_text_files(tmp_path):
     (tmp_path / "ragged.txt").write_text("0.1 0.2 0.3\n0.4 0.5\n")
-    with pytest.raises(data.DataError, match="cannot be read"):
-        data.load_user_data(str(tmp_path / "ragged.txt"))
+    with pytest.raises(tool.DataError, match="cannot be read"):
+        tool.load_user_data(str(tmp_path / "ragged.txt"))
     (tmp_path / "empty.txt").write_text("")
-    with pytest.raises(data.DataError, match="shape"):
-        data.load_user_data(str(tmp_path / "empty.txt"))
-    with pytest.raises(data.DataError, match="no such file"):
-        data.load_user_data(str(tmp_path / "missing.npy"))
+    with pytest.raises(tool.DataError, match="shape"):
+        tool.load_user_data(str(tmp_path / "empty.txt"))
+    with pytest.raises(tool.DataError, match="no such file"):
+        tool.load_user_data(str(tmp_path / "missing.npy"))
 
 
 def test_labels_of_another_length(tmp_path):
-    with pytest.raises(data.DataError, match="expected 10 labels"):
-        data.load_user_data(write(tmp_path / "d.npy", np.zeros((10, 4))), write(tmp_path / "y.npy", np.zeros(9)))
+    with pytest.raises(tool.DataError, match="expected 10 labels"):
+        tool.load_user_data(write(tmp_path / "d.npy", np.zeros((10, 4))), write(tmp_path / "y.npy", np.zeros(9)))
 
 
 TINY = ["--mutual_iteration=2", "--vae_epochs=2", "--mutual_epochs=2", "--gmm_iter=5", "--batch_size=20",
@@ -118,7 +120,7 @@ def write_dataset(root, name, images, labels):
     side) uint8 and labels (N,) split into a training set (all but 10) and a test set (10)."""
     import bz2
     from conftest import write_idx
-    files = data.DATASETS[name][2]
+    files = tool.DATASETS[name][2]
     for part, sl in ((0, slice(0, -10)), (1, slice(-10, None))):
         x, y = images[sl], labels[sl]
         if name == "usps":  # libsvm text: label 1-10, then index:value with values in [-1, 1]
@@ -147,12 +149,12 @@ def tiny_images(side, n=60, seed=0):
     return images, labels
 
 
-@pytest.mark.parametrize("name", [d for d in data.DATASETS if d != "mnist"])
+@pytest.mark.parametrize("name", [d for d in tool.DATASETS if d != "mnist"])
 def test_every_dataset_loads_from_torchvision_layout(tmp_path, name):
     side = 16 if name == "usps" else 28
     images, labels = tiny_images(side)
     write_dataset(tmp_path, name, images, labels)
-    got, got_labels = data.load_dataset(name, str(tmp_path), 55, log=pytest.fail)
+    got, got_labels = tool.load_dataset(name, str(tmp_path), 55, log=pytest.fail)
     assert got.shape == (55, side * side) and got.dtype == torch.float32
     np.testing.assert_array_equal(got_labels, labels[:55])
     # training images first, then test images, each the right way round
@@ -165,8 +167,8 @@ def test_missing_dataset_names_the_files(tmp_path, monkeypatch):
     def offline(self, *args, **kwargs):
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
     monkeypatch.setattr(torchvision.datasets.FashionMNIST, "download", offline)
-    with pytest.raises(data.DataError, match="FashionMNIST/raw/train-images-idx3-ubyte"):
-        data.load_dataset("fashionmnist", str(tmp_path), 100)
+    with pytest.raises(tool.DataError, match="FashionMNIST/raw/train-images-idx3-ubyte"):
+        tool.load_dataset("fashionmnist", str(tmp_path), 100)
 
 
 def test_main_runs_generates_and_resumes_on_another_dataset(tmp_path):

@@ -11,12 +11,16 @@ from gmm_module import sample_categorical
 from tool import cluster_scores, sweep_scorer
 
 
-
-def fit(x, K, sweeps, rng, prior=None, start="kmeans", report="mean", burn_in=0, labels=None, **run_args):
-    """GibbsGMM(K, prior, sweeps, burn_in, report).run(x, rng, start, ...), with labels
-    scored by the loop's scorer (tool.sweep_scorer) into the result's history."""
+def fit(x, K, sweeps, rng, prior=None, start="kmeans", report="mean", burn_in=0, labels=None, align_to=None,
+        map_prob=None, **run_args):
+    """GibbsGMM(K, prior, sweeps, burn_in, report).run(x, rng, start, ...) as main.py runs it: a
+    start named by a map ("tsne", "umap", "kmeans") made first by maps.start.start_chain, its
+    probabilities voting; labels scored by the loop's scorer (tool.sweep_scorer) into the history."""
+    if isinstance(start, str) and start != "prior":
+        start, map_prob, _ = ms.start_chain(x, K, rng, start, align_to)
     on_sweep, scores = sweep_scorer(labels) if labels is not None else (None, {})
-    res = gm.GibbsGMM(K, prior, sweeps, burn_in, report).run(x, rng, start, on_sweep=on_sweep, **run_args)
+    res = gm.GibbsGMM(K, prior, sweeps, burn_in, report).run(x, rng, start, map_prob=map_prob,
+                                                             on_sweep=on_sweep, **run_args)
     res.history.update(scores)
     return res
 
@@ -190,113 +194,22 @@ def test_eta_rows_are_finite_and_sum_to_one(x, K, seed):
     assert np.all(np.isfinite(res.point_var)) and np.all(res.point_var > 0)
 
 
-def test_tsne_start_recovers_blobs():
-    rng = np.random.default_rng(12)
-    x, y = blobs(rng, n_per=100, K=4)
-    res = fit(x, 4, 10, rng, start="tsne", labels=y)
-    assert adjusted_rand_score(y, res.classes) > 0.95
+def test_gmm_module_imports_nothing_of_the_project():
+    """gmm_module is only the sampler: the map's start is main.py's (main.start_map)."""
+    import ast
+    import inspect
+    tree = ast.parse(inspect.getsource(gm))
+    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert names == {"dataclasses", "numpy", "scipy"}
 
 
-def test_umap_start_covers_every_point_recovers_blobs_and_reproduces():
-    """The default start: a UMAP map of all points, a GMM on it; seeded, so the same rng
-    seed gives the same classes and probabilities."""
-    x, y = blobs(np.random.default_rng(21), n_per=100, K=4)
-    classes, prob = ms.umap_classes(x, 4, np.random.default_rng(5))
-    assert adjusted_rand_score(y, classes) > 0.95
-    assert prob.shape == (len(x), 4) and np.allclose(prob.sum(axis=1), 1.0)
-    assert not np.any(np.all(prob == 0.25, axis=1))  # every point is in the map
-    np.testing.assert_array_equal(prob.argmax(axis=1), classes)
-    again = ms.umap_classes(x, 4, np.random.default_rng(5))
-    np.testing.assert_array_equal(again[0], classes)
-    np.testing.assert_allclose(again[1], prob)
-    res = fit(x, 4, 3, np.random.default_rng(6), start="umap", labels=y)
-    assert adjusted_rand_score(y, res.classes) > 0.95 and res.map_points is None
-
-
-def test_gaussian_classes_match_scipy():
-    rng = np.random.default_rng(13)
-    x_fit, fit_classes = blobs(rng, n_per=50, K=3, D=2, spread=1.5)
-    x = rng.standard_normal((40, 2)) * 3
-    want = np.stack([np.log(1 / 3) + stats.multivariate_normal(
-        x_fit[fit_classes == k].mean(0), np.cov(x_fit[fit_classes == k], rowvar=False)).logpdf(x)
-        for k in range(3)], 1).argmax(1)
-    np.testing.assert_array_equal(ms.gaussian_classes(x, x_fit, fit_classes, 3), want)
-
-
-def test_tsne_start_on_a_subset_recovers_blobs():
-    rng = np.random.default_rng(14)
-    x, y = blobs(rng, n_per=150, K=4)
-    classes = ms.tsne_classes(x, 4, rng, tsne_max=200)[0]
-    assert adjusted_rand_score(y, classes) > 0.95
-
-
-def test_class_renaming_finds_the_best_permutation_like_brute_force():
-    import itertools
-    rng = np.random.default_rng(15)
-    for _ in range(20):
-        classes, reference = rng.integers(0, 4, 60), rng.integers(0, 4, 60)
-        best = max((np.asarray(p)[classes] for p in itertools.permutations(range(4))),
-                   key=lambda c: (c == reference).sum())
-        aligned = ms.class_renaming(classes, reference, 4)[classes]
-        assert (aligned == reference).sum() == (best == reference).sum()
-        assert adjusted_rand_score(classes, aligned) == 1.0  # the same partition, renamed
-
-
-def test_new_start_is_renamed_after_the_last_round():
-    rng = np.random.default_rng(16)
-    x, y = blobs(rng, n_per=100, K=4)
-    last_round = (y + 1) % 4  # the previous round's names for the same four blobs
-    res = fit(x, 4, 3, rng, start="kmeans", align_to=last_round)
-    assert (res.classes == last_round).mean() > 0.99
-
-
-def test_tsne_map_probabilities_are_the_maps_posterior():
-    rng = np.random.default_rng(17)
-    x, _ = blobs(rng, n_per=150, K=4)
-    classes, prob, points = ms.tsne_classes(x, 4, rng, tsne_max=200)
-    assert prob.shape == (len(x), 4) and np.allclose(prob.sum(axis=1), 1.0)
-    mapped = ~np.all(prob == 0.25, axis=1)
-    assert mapped.sum() == 200  # the subset in the map; the others' probabilities are uniform
-    np.testing.assert_array_equal(prob[mapped].argmax(axis=1), classes[mapped])
-    # the map itself: a finite 2-D point for every mapped latent, NaN for the others
-    assert points.shape == (len(x), 2)
-    np.testing.assert_array_equal(np.isfinite(points).all(axis=1), mapped)
-
-
-def test_gibbs_result_keeps_the_map_it_started_from():
-    rng = np.random.default_rng(3)
-    x, _ = blobs(rng, n_per=50, K=3)
-    res = fit(x, 3, 1, rng, start="tsne")
-    assert res.map_points.shape == (len(x), 2) and np.isfinite(res.map_points).all()
-    assert fit(x, 3, 1, rng, start="kmeans").map_points is None
-
-
-def test_map_probabilities_are_renamed_with_the_clusters():
-    rng = np.random.default_rng(18)
-    x, y = blobs(rng, n_per=100, K=4)
-    last_round = (y + 1) % 4
-    classes, prob, _ = ms.start_chain(x, 4, rng, "tsne", align_to=last_round)
-    assert (classes == last_round).mean() > 0.99
-    np.testing.assert_array_equal(prob.argmax(axis=1), classes)
-    assert ms.start_chain(x, 4, rng, "kmeans")[1] is None
-
-
-def test_tsne_map_takes_the_iterations_asked(monkeypatch):
-    """tsne_classes asks scikit-learn's TSNE for 1,000 iterations unless told (the default's
-    map), and for as many as asked (bench/analyse.py's shorter maps), which still separate blobs."""
-    import sklearn.manifold
-    asked, real_tsne = [], sklearn.manifold.TSNE
-
-    def recorder(*args, **kwargs):
-        asked.append(kwargs["max_iter"])
-        return real_tsne(*args, **kwargs)
-
-    monkeypatch.setattr(sklearn.manifold, "TSNE", recorder)
-    x, y = blobs(np.random.default_rng(20), n_per=40, K=3)
-    ms.tsne_classes(x, 3, np.random.default_rng(1))
-    classes = ms.tsne_classes(x, 3, np.random.default_rng(1), iterations=350)[0]
-    assert asked == [1000, 350]
-    assert len(set(classes)) == 3 and all(len(set(classes[y == k])) == 1 for k in range(3))
+def test_covariances_invert_the_precisions():
+    A = np.random.default_rng(4).standard_normal((3, 5, 5))
+    Lambda = A @ np.swapaxes(A, 1, 2) + np.eye(5)
+    np.testing.assert_allclose(gm.covariances(Lambda), np.linalg.inv(Lambda), rtol=1e-10, atol=1e-12)
+    with pytest.raises(gm.GMMError, match="not positive definite"):
+        gm.covariances(-Lambda)
 
 
 def test_map_vote_multiplies_the_assignment_probabilities():
@@ -304,9 +217,9 @@ def test_map_vote_multiplies_the_assignment_probabilities():
     vote and the map's probabilities, renormalised (the same parameter draw: the same rng)."""
     x, y = blobs(np.random.default_rng(19), n_per=60, K=3, spread=1.0)
     rng = np.random.default_rng(5)
-    classes, prob, _ = ms.start_chain(x - x.mean(axis=0), 3, rng, "tsne")
-    plain = fit(x, 3, 0, rng, start=classes)
-    biased = fit(x, 3, 0, np.random.default_rng(5), start="tsne")
+    classes, prob, _ = ms.start_chain(x, 3, rng, "tsne")
+    plain = fit(x, 3, 0, np.random.default_rng(6), start=classes)
+    biased = fit(x, 3, 0, np.random.default_rng(6), start=classes, map_prob=prob)
     assert biased.history["log_messages"] == [] and plain.classes.shape == (len(x),)
     want = plain.eta * prob
     np.testing.assert_allclose(biased.eta, want / want.sum(axis=1, keepdims=True), rtol=1e-6, atol=1e-12)
@@ -326,7 +239,8 @@ def test_mean_report_averages_the_probabilities_after_burn_in():
     n, burn_in = 6, 2
     etas = []
     on_sweep, scores = sweep_scorer(y)
-    res = gm.GibbsGMM(3, None, n, burn_in).run(x, np.random.default_rng(4), "kmeans",
+    rng = np.random.default_rng(4)
+    res = gm.GibbsGMM(3, None, n, burn_in).run(x, rng, ms.start_chain(x, 3, rng, "kmeans")[0],
                                                on_sweep=lambda eta, rep: (etas.append(eta), on_sweep(eta, rep)))
     res.history.update(scores)
     want = np.mean(etas[burn_in:], axis=0)

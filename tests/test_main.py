@@ -13,14 +13,6 @@ from settings import checks as settings
 from helpers import ROOT, TINY, read_metrics, run_main, without_seconds
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tiny_mnist, tmp_path_factory):
-    cwd = tmp_path_factory.mktemp("run")
-    proc = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=a", *TINY)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return cwd, proc
-
-
 def test_smoke_run_writes_every_output(tiny_run):
     cwd, proc = tiny_run
     d = cwd / "model" / "a"
@@ -105,9 +97,18 @@ def test_missing_or_malformed_cuda_device_names_the_setting(name):
 def test_overrides_are_typed():
     cfg = main.parse_settings(["--mutual_iteration=5", "--hidden_dims=(500,500)", "--send=sample",
                                "--warm_start_vae=False", "--hidden_dims=128", "--transit=3,7"])
-    assert main.parse_settings(["--hidden_dims=500,500,2000"])["hidden_dims"] == (500, 500, 2000)
+    assert main.parse_settings(["--architecture=dense", "--hidden_dims=500,500,2000"])["hidden_dims"] == (500, 500, 2000)
     assert cfg["mutual_iteration"] == 5 and cfg["hidden_dims"] == (128,) and cfg["transit"] == (3, 7)
     assert cfg["send"] == "sample" and cfg["warm_start_vae"] is False
+
+
+def test_conv_vae_takes_one_hidden_size():
+    """The conv VAE has one dense layer: several sizes are refused with one line that says so."""
+    import vae_module
+    with pytest.raises(main.SettingError, match="one size with architecture='conv'"):
+        main.parse_settings(["--hidden_dims=500,500"])
+    with pytest.raises(ValueError, match="one dense layer"):
+        vae_module.ConvVAE(784, (500, 500), 12)
 
 
 @pytest.mark.parametrize("args", [["--K=0"], ["--colour=red"]])
@@ -171,60 +172,11 @@ def test_readme_python_example_runs(tiny_run, tiny_mnist, capsys):
     assert (cwd / "model" / "mine" / "recon").is_dir()
 
 
-def test_resume_can_add_rounds(tiny_run, tiny_mnist):
-    """One round, then --resume=True --mutual_iteration=2, equals the 2-round run 'a'."""
-    cwd, _ = tiny_run
-    first = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=grow", *TINY, "--mutual_iteration=1")
-    assert first.returncode == 0, first.stderr[-3000:]
-    more = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=grow", *TINY, "--resume=True")
-    assert more.returncode == 0, more.stderr[-3000:]
-    grown, whole = (read_metrics(cwd / f"model/{d}/metrics.csv") for d in ("grow", "a"))
-    assert without_seconds(grown) == without_seconds(whole)
-
-
 def test_second_run_into_the_same_dir_stops(tiny_run, tiny_mnist):
     cwd, _ = tiny_run
     proc = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=a", *TINY)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "already holds a run" in proc.stderr and "--resume=True" in proc.stderr
-
-
-def test_resume_with_other_settings_stops(tiny_run, tiny_mnist):
-    cwd, _ = tiny_run
-    proc = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=a", *TINY, "--resume=True", "--K=5")
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    assert "K=5" in proc.stderr and "differs" in proc.stderr
-
-
-def test_run_saved_with_a_setting_since_removed_stops_with_its_name(tiny_run, tiny_mnist):
-    """A config.json of an older version (here without gmm_init) cannot resume: the message
-    names the setting, no traceback."""
-    import shutil
-    cwd, _ = tiny_run
-    shutil.copytree(cwd / "model" / "a", cwd / "model" / "old")
-    cfg = json.loads((cwd / "model/old/config.json").read_text())
-    del cfg["gmm_init"]
-    (cwd / "model/old/config.json").write_text(json.dumps(cfg))
-    proc = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=old", *TINY, "--resume=True")
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    assert "gmm_init='kmeans'" in proc.stderr and "differs" in proc.stderr
-
-
-def test_corrupt_checkpoint_names_the_file(tiny_run, tiny_mnist):
-    import shutil
-    cwd, _ = tiny_run
-    shutil.copytree(cwd / "model" / "a", cwd / "model" / "broken")
-    (cwd / "model/broken/metrics.csv").write_text(
-        "\n".join((cwd / "model/a/metrics.csv").read_text().splitlines()[:2]) + "\n")
-    pth = cwd / "model/broken/pth/vae_0.pth"
-    pth.write_bytes(pth.read_bytes()[:100])
-    proc = run_main(cwd, f"--data_root={tiny_mnist}", "--dir_name=broken", *TINY, "--resume=True")
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and "vae_0.pth" in proc.stderr
-    npy = cwd / "model/broken/npy/mu_1.npy"
-    npy.write_bytes(npy.read_bytes()[:60])
-    with pytest.raises(main.RunError, match="mu_1.npy is truncated or corrupt"):
-        main.decode_from_gmm_param(1, 0, 4, str(cwd / "model/broken"))
 
 
 def test_interrupt_says_what_was_saved(tiny_mnist, tmp_path, monkeypatch):

@@ -2,7 +2,7 @@
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-import tool as stats
+import tool
 from serket import data, markov as mm, mlda as ml
 from helpers import run_main
 
@@ -33,7 +33,7 @@ def test_token_classes_conserve_counts_and_follow_one_hot_probabilities():
 def test_mlda_recovers_classes_from_two_modalities():
     rng = np.random.default_rng(1)
     counts, labels = synthetic_documents(rng)
-    res = ml.fit_mlda(counts, 3, 50, rng, score=lambda c: stats.cluster_scores(labels, c))
+    res = ml.fit_mlda(counts, 3, 50, rng, score=lambda c: tool.cluster_scores(labels, c))
     assert adjusted_rand_score(labels, res.classes) > 0.95
     assert res.history["acc"][-1] > 0.97
     assert res.class_prob.shape == (300, 3) and np.allclose(res.class_prob.sum(1), 1)
@@ -68,7 +68,7 @@ def test_mm_recovers_a_known_transition_matrix():
     s = np.array(s)
     class_prob = np.full((T, L), 0.1 / (L - 1))
     class_prob[np.arange(T), s] = 0.9  # noisy observations of the states
-    res = mm.fit_markov(class_prob, 30, rng, score=lambda c: stats.cluster_scores(s, c))
+    res = mm.fit_markov(class_prob, 30, rng, score=lambda c: tool.cluster_scores(s, c))
     np.testing.assert_allclose(res.A, A_true, atol=0.06)
     assert res.history["acc"][-1] > 0.9
     assert res.prediction.shape == (T, L) and np.allclose(res.prediction.sum(1), 1)
@@ -96,11 +96,11 @@ def test_mm_tells_apart_two_states_the_module_below_merged():
     seen = np.array([0, 1, 2, 1, 3])[s]
     class_prob = np.full((T, L), 0.02)
     class_prob[np.arange(T), seen] = 0.92
-    res = mm.fit_markov(class_prob, 40, rng, score=lambda c: stats.cluster_scores(s, c))
+    res = mm.fit_markov(class_prob, 40, rng, score=lambda c: tool.cluster_scores(s, c))
     assert res.history["acc"][-1] > 0.99
     steps = [res.A[res.states[t]].argmax() == res.states[t + 1] for t in range(L)]
     assert all(steps)
-    assert stats.cluster_acc(s[1:], res.prediction[1:].argmax(1)) > 0.99
+    assert tool.cluster_acc(s[1:], res.prediction[1:].argmax(1)) > 0.99
 
 
 def test_bundled_pairs_are_ordered_and_agree(tiny_mnist):
@@ -131,7 +131,7 @@ def test_serket_files_load(tmp_path, tiny_mnist):
     np.testing.assert_array_equal(got, labels)
     (folder / "data2.txt").write_text("1 2\n")
     import pytest
-    with pytest.raises(stats.DataError, match="expected 200 rows"):
+    with pytest.raises(tool.DataError, match="expected 200 rows"):
         data.load_serket_files(str(folder))
 
 
