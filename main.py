@@ -228,6 +228,7 @@ def load_data(cfg):
 def main(argv):
     cfg = parse_settings(argv)
     device = pick_device(cfg["device"])
+    checks.make_repeatable(device)  # on CUDA: deterministic kernels, no TF32
     model_dir = os.path.join("model", cfg["dir_name"])
     if cfg["generate"]:
         return generate_images(cfg, model_dir, device)

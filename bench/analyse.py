@@ -6,6 +6,8 @@
     python bench/analyse.py maps --runs=model/s1 [--maps=umap10,otsne] [--round=R] [--data_root=DIR] [--out=DIR]
     python bench/analyse.py serket --runs=model/mlda_mm_s1,model/mlda_mm_s2 --data_root=DIR --out=DIR
     python bench/analyse.py rounds --runs=bench/results/cpu_chain_10k/chain_s1,... --out=DIR
+    python bench/analyse.py compare bench/results/A bench/results/B [--out=DIR]
+    python bench/analyse.py readme
 
 Runs nothing new of main.py: each command reads runs of it (one per seed, made with
 labels) and writes results.json and table.md (and a plot) into --out. Labels only score.
@@ -39,6 +41,10 @@ rounds: which round a rule without labels would report, from each run's metrics.
 folders under bench/results/ hold them): the ELBO of every round, whether it rises every
 round, the round of the largest ELBO and its ACC, beside round 0's, the last round's and
 the best round's ACC (the best picked by labels: a bound for any rule, not a rule).
+compare: two results folders of bench/run.py run with the same seeds (A, then B): per
+seed the round-0 and last-round ACC and NMI, mean +- SD, the paired difference B - A and
+its one-sided 95% lower bound (mean - t SE), the worst seed and the walls (bench/compare.py).
+readme: prints the README's results table from the committed folders (bench/readme.py).
 """
 import argparse
 import os
@@ -53,6 +59,8 @@ import main  # noqa: E402
 import tool  # noqa: E402
 from calibrate import record  # noqa: E402
 from common import load_many, save_results, save_table, spread  # noqa: E402
+from compare import compare, compare_table, rounds_run, rounds_table  # noqa: E402
+from readme import table as readme_table  # noqa: E402
 from maps import start  # noqa: E402
 from run_folder import files  # noqa: E402
 
@@ -304,35 +312,10 @@ def serket_table(results):
     return "\n".join(lines)
 
 
-def rounds_run(run):
-    """One run's ACC, NMI and ELBO per round, and the round of the largest ELBO."""
-    cfg = files.load_run_config(run)
-    rows = files.read_metrics(run)
-    elbo = [r["elbo"] for r in rows]
-    return {"run": os.path.basename(run), "seed": cfg["seed"], "dataset": cfg["dataset"], "n_data": cfg["n_data"],
-            "acc": [r["acc"] for r in rows], "nmi": [r["nmi"] for r in rows], "elbo": elbo,
-            "elbo_rises": all(b > a for a, b in zip(elbo, elbo[1:])), "max_elbo_round": int(np.argmax(elbo))}
-
-
-def rounds_table(results):
-    n = len(results[0]["acc"])
-    lines = ["| run | seed | " + " | ".join(f"ACC round {i}" for i in range(n)) +
-             " | ELBO rises every round | round of the largest ELBO | its ACC |", "|---" * (n + 5) + "|"]
-    for r in results:
-        lines.append(f"| {r['run']} | {r['seed']} | " + " | ".join(f"{a:.4f}" for a in r["acc"]) +
-                     f" | {'yes' if r['elbo_rises'] else 'no'} | {r['max_elbo_round']} | "
-                     f"{r['acc'][r['max_elbo_round']]:.4f} |")
-    pick = {"round 0": [r["acc"][0] for r in results], "last round": [r["acc"][-1] for r in results],
-            "largest ELBO": [r["acc"][r["max_elbo_round"]] for r in results],
-            "best round by labels (a bound, not a rule)": [max(r["acc"]) for r in results]}
-    lines += ["", "| reported round | ACC, median [min, max] |", "|---|---|"]
-    lines += [f"| {k} | {spread(v)} |" for k, v in pick.items()]
-    return "\n".join(lines)
-
-
 def main_bench(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("command", choices=("ladder", "chain", "maps", "serket", "rounds"))
+    p.add_argument("command", choices=("ladder", "chain", "maps", "serket", "rounds", "compare", "readme"))
+    p.add_argument("folders", nargs="*", help="compare: the two results folders, A then B")
     p.add_argument("--runs", default="", help="comma-separated folders of finished runs, one per seed")
     p.add_argument("--merge", default="", help="ladder: join the results.json of these --out folders")
     p.add_argument("--maps", default=",".join(MAPS), help=f"maps: comma-separated, of {', '.join(MAPS)}")
@@ -340,6 +323,8 @@ def main_bench(argv):
     p.add_argument("--data_root", default="", help="the data's folder, if not the one in the runs' config.json")
     p.add_argument("--out", default="model/bench_analyse")
     args = p.parse_args(argv)
+    if args.command in ("compare", "readme"):
+        return other_command(p, args)
     runs = [r for r in args.runs.split(",") if r]
     if bool(runs) == bool(args.merge and args.command == "ladder"):
         p.error("give --runs (folders of finished runs), or for ladder only --merge (earlier --out folders)")
@@ -374,6 +359,23 @@ def main_bench(argv):
                        f"{machine['calibration_s']} s\n\n" + maps_table(results, names))
     except (main.SettingError, main.RunError) as err:
         sys.exit(f"analyse.py: {err}")
+
+
+def other_command(p, args):
+    """compare and readme, which read results folders rather than runs."""
+    if args.command == "readme":
+        print(readme_table())
+        return
+    if len(args.folders) != 2:
+        p.error("compare takes two results folders of bench/run.py, e.g. bench/results/A bench/results/B")
+    try:
+        text = compare_table(compare(*args.folders))
+    except ValueError as err:
+        sys.exit(f"analyse.py: {err}")
+    if args.out != "model/bench_analyse":
+        save_table(args.out, text)
+    else:
+        print(text)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,19 @@
 """The profiler: where the time goes, on this machine.
 
     python bench/profiler.py round --data_root=DIR [--device=cpu] [--out=bench/results/cpu_profile_today]
+    python bench/profiler.py calibrate [--out=FILE.json]
     python bench/profiler.py gibbs-vs-em [--latents=model/debug/npy/z_0.npy]
     python bench/profiler.py serket --data_root=DIR
     python bench/profiler.py epochs --data_root=DIR [--variants=baseline,fused_adam] [--epochs=5]
 
 round: every stage of one mutual-learning round with main.py's settings (any --name=value
 after the options): VAE epochs (the median of --epochs after one warm-up epoch), the ELBO
-and latents of all images, the GMM's start (its map and EM on it), one Gibbs sweep, the
-round's plots, its checkpoint and arrays, and the decoding of every cluster at the end;
-the GMM stages see the latents of that short training. Writes profile.json (with the
-machine and bench/calibrate.py's seconds) and prints seconds per stage and per run.
+and latents of all images, the map (its embedding, then EM on it), the GMM's gmm_iter
+Gibbs sweeps, the message, the round's plots, its checkpoint and arrays, and the decoding
+of every cluster at the end; the later stages see the latents of that short training.
+Writes profile.json (with the machine and the calibration workload's seconds) and table.md.
+calibrate: the fixed workload of bench/calibrate.py (every timing file records its
+seconds): prints the machine and the seconds, and writes them with --out.
 gibbs-vs-em: seconds per Gibbs sweep against seconds per EM iteration of scikit-learn's
 GaussianMixture (full covariance) on the same latents; EM's initialisation is excluded by
 timing fits of 20 and 10 iterations (tol=0, the same init); medians over --repeats.
@@ -38,7 +41,7 @@ import main  # noqa: E402
 import tool  # noqa: E402
 import vae_module  # noqa: E402
 from calibrate import record  # noqa: E402
-from maps.start import start_chain  # noqa: E402
+from maps import start as start_maps  # noqa: E402
 from run_folder import files, plots, state  # noqa: E402
 from settings import checks  # noqa: E402
 
@@ -52,13 +55,15 @@ def timed(stages, name, work):
 
 
 def profile_round(cfg, images, labels, device, epochs):
-    """{stage: seconds} of one round with settings cfg (resolved) on images."""
+    """{stage: seconds} of one round with settings cfg (resolved) on images: its stages as
+    main.train_model runs them (VAE, map, GMM, message), the map split into its embedding
+    and the EM that clusters it, and the chain's gmm_iter sweeps timed whole."""
     stages, n = {}, len(images)
     train_loader, all_loader = main.make_loaders(images, cfg, device)
     run = state.new_run(cfg, n, device)
     torch.manual_seed(cfg["seed"])
     run.model = files.new_vae({**cfg, "x_dim": images.shape[1]}, device)
-    run.optimizer = torch.optim.Adam(run.model.parameters(), lr=vae_module.LEARNING_RATE)
+    run.optimizer = vae_module.new_optimizer(run.model)
     per_epoch = []
     for _ in range(epochs + 1):
         start = time.perf_counter()
@@ -72,15 +77,23 @@ def profile_round(cfg, images, labels, device, epochs):
         vae_module.evaluate_elbo(run.model, all_loader, run.prior_mu, run.prior_var, gen.manual_seed(0)),
         vae_module.send_all_z(run.model, all_loader))[1])
     rng = np.random.default_rng(cfg["seed"])
-    map_points = None
-    if cfg["gmm_init"] in ("umap", "tsne"):
-        _, _, map_points = timed(stages, f"GMM start: {cfg['gmm_init']} map and EM",
-                                 lambda: start_chain(z, cfg["K"], rng, cfg["gmm_init"]))
-    classes = start_chain(z, cfg["K"], rng, "kmeans")[0]
+    centred, seed, map_points, map_prob = z - z.mean(axis=0), int(rng.integers(2**31 - 1)), None, None
+    if cfg["gmm_init"] == "tsne" and n <= 10000:
+        e = timed(stages, "map: t-SNE embedding", lambda: start_maps.tsne_embedding(centred, seed))
+        map_points = e
+    elif cfg["gmm_init"] == "umap":
+        e = timed(stages, "map: UMAP embedding", lambda: start_maps.umap_embedding(centred, seed))
+    if map_points is not None or cfg["gmm_init"] == "umap":
+        classes, map_prob = timed(stages, "map: EM on the embedding (10 restarts)",
+                                  lambda: start_maps.map_gmm(e, cfg["K"], seed))
+    else:
+        classes = timed(stages, f"map: {cfg['gmm_init']} start", lambda: start_maps.start_chain(
+            z, cfg["K"], rng, cfg["gmm_init"] if cfg["gmm_init"] != "prior" else "kmeans")[0])
     on_sweep, scores = tool.sweep_scorer(labels)
-    gmm = timed(stages, "Gibbs sweep (from a k-means start, k-means excluded)",
-                lambda: gmm_module.GibbsGMM(cfg["K"], main.gmm_prior(cfg, z), 1, 0).run(
-                    z, rng, classes, on_sweep=on_sweep))
+    gmm = timed(stages, f"GMM: {cfg['gmm_iter']} Gibbs sweeps with the map's vote, scored", lambda: gmm_module.GibbsGMM(
+        cfg["K"], main.gmm_prior(cfg, z), cfg["gmm_iter"], cfg["gmm_iter"] // 2).run(
+        z, rng, classes, map_prob=map_prob, on_sweep=on_sweep))
+    timed(stages, "message: the VAE's next priors", lambda: vae_module.prior_from_gmm(gmm.point_mu, gmm.point_var, device))
     history = {**gmm.history, **scores}
     run.elbo_curves[0], run.z, run.gmm, run.classes = [0.0], z, gmm.state, gmm.classes
     rows = [{"round": 0, "elbo": 0.0, **files.last_scores(history), "seconds": 0.0}]
@@ -100,27 +113,57 @@ def round_command(args, overrides):
         device = checks.pick_device(args.device)
     except checks.SettingError as err:
         sys.exit(f"profiler.py: {err}")
-    machine = record()  # the machine and bench/calibrate.py's seconds, before anything else runs
+    if args.calibration:  # measured already in this session (bench/gpu_check.sh)
+        with open(args.calibration) as f:
+            machine = json.load(f)
+    else:  # the machine and the calibration workload's seconds, before anything else runs
+        machine = record(device)
     images, labels = tool.load_dataset(cfg["dataset"], args.data_root, cfg["n_data"])
     cfg = checks.resolve_epochs(cfg, len(images))
     stages = profile_round(cfg, images, labels, device, args.epochs)
-    epoch = stages["VAE epoch (median)"]
-    other = sum(v for k, v in stages.items() if not k.startswith(("VAE", "decoding", "Gibbs")))
-    gibbs = stages["Gibbs sweep (from a k-means start, k-means excluded)"] * cfg["gmm_iter"]
+    epoch, decoding = stages["VAE epoch (median)"], stages[f"decoding {cfg['K']} clusters (end of run)"]
+    rest = sum(v for k, v in stages.items() if k not in ("VAE epoch (median)", f"decoding {cfg['K']} clusters (end of run)"))
     rounds = [checks.round_epochs(cfg, it) for it in range(cfg["mutual_iteration"])]
-    total = sum(e * epoch + other + gibbs for e in rounds) + stages[f"decoding {cfg['K']} clusters (end of run)"]
+    total = sum(e * epoch + rest for e in rounds) + decoding
     result = {"machine": machine, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
               "threads": torch.get_num_threads(), "n_data": len(images), "settings": overrides,
               "stages": stages, "round_epochs": rounds, "estimated_run_seconds": round(total, 1)}
     os.makedirs(args.out, exist_ok=True)
     with open(f"{args.out}/profile.json", "w") as f:
         json.dump(result, f, indent=1)
-    print(f"{result['device']}, {result['threads']} threads, {len(images)} images, settings {overrides or 'default'}")
-    print("| stage | seconds |\n|---|---|")
-    for name, sec in stages.items():
-        print(f"| {name} | {sec} |")
-    print(f"| a round of {rounds[-1]} epochs: epochs x epoch + the rest | {rounds[-1] * epoch + other + gibbs:.0f} |")
-    print(f"| the whole run ({len(rounds)} rounds, epochs {rounds}), estimated | {total:.0f} |")
+    with open(f"{args.out}/table.md", "w") as f:
+        f.write(stage_table(result) + "\n")
+    print(stage_table(result))
+
+
+def stage_table(result):
+    """A profile.json's stages as a markdown table, with a later round and the whole run."""
+    stages, rounds = result["stages"], result["round_epochs"]
+    epoch = stages["VAE epoch (median)"]
+    decoding_key = next(k for k in stages if k.startswith("decoding"))
+    decoding = stages[decoding_key]
+    rest = sum(stages.values()) - epoch - decoding
+    later = rounds[-1] * epoch + rest
+    lines = [f"{result['device']} ({result['machine']['cpu']}), {result['threads']} threads, torch "
+             f"{result['machine']['torch']}, calibration {result['machine']['calibration_s']} s; "
+             f"{result['n_data']} images, settings {' '.join(result['settings']) or 'default'}", "",
+             "| stage | seconds | share of a later round |", "|---|---|---|"]
+    lines += [f"| {k} | {v} | {(v * (rounds[-1] if k.startswith('VAE epoch') else 1)) / later:.0%} |"
+              for k, v in stages.items() if not k.startswith("decoding")]
+    lines += [f"| a later round: {rounds[-1]} epochs x epoch + the rest | {later:.0f} | 100% |",
+              f"| {decoding_key} | {decoding} | |",
+              f"| the whole run ({len(rounds)} rounds, epochs {rounds}), estimated | {result['estimated_run_seconds']:.0f} | |"]
+    return "\n".join(lines)
+
+
+def calibrate_command(args, _):
+    """The calibration workload alone (bench/calibrate.py): the machine and its seconds."""
+    rec = record(args.device, args.images)
+    print(json.dumps(rec, indent=1))
+    if args.out:
+        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+        with open(args.out, "w") as f:
+            json.dump(rec, f, indent=1)
 
 
 # changes to how a VAE epoch runs: (model, optimiser) -> (model, optimiser); all but bf16_autocast
@@ -257,6 +300,8 @@ def main_bench(argv):
     r.add_argument("--device", default="auto")
     r.add_argument("--epochs", type=int, default=3, help="VAE epochs timed (after one warm-up epoch)")
     r.add_argument("--out", default="model/bench_profile", help="folder of profile.json")
+    r.add_argument("--calibration", default="", help="a calibration.json of this session to record, instead of "
+                   "measuring the workload again")
     r.set_defaults(run=round_command)
     g = sub.add_parser("gibbs-vs-em", help="a Gibbs sweep against an EM iteration")
     g.add_argument("--latents", default="", help=".npy of latents (N x D); default synthetic")
@@ -271,6 +316,11 @@ def main_bench(argv):
     e.add_argument("--epochs", type=int, default=5, help="epochs timed per variant (after one warm-up epoch)")
     e.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     e.set_defaults(run=epochs_command)
+    c = sub.add_parser("calibrate", help="the calibration workload alone: the machine and its seconds")
+    c.add_argument("--out", default="", help="also write them to this .json file")
+    c.add_argument("--device", default="cpu", help="cpu, or cuda to time the workload on the GPU")
+    c.add_argument("--images", type=int, default=10000, help="fewer only for a dry run")
+    c.set_defaults(run=calibrate_command)
     s = sub.add_parser("serket", help="MLDA and MM sweeps on the bundled pairs")
     s.add_argument("--data_root", default="./data")
     s.add_argument("--sweeps", type=int, default=100)

@@ -16,16 +16,22 @@ def umap_classes(x, K, rng, n_init=10, dim=10, neighbors=20):
     """Classes (N,) and map probabilities (N, K) from a UMAP embedding of all of x (N, D).
 
     UMAP (McInnes et al. 2018; umap-learn) embeds every point in `dim` dimensions
-    (neighbors nearest neighbours, min_dist 0, so clusters pack tightly), and a
-    full-covariance GMM (EM, n_init restarts, the highest likelihood kept) clusters the
-    embedding, as N2D (McConville et al. 2020) does; the Gibbs chain then runs on x itself.
-    The probabilities are that GMM's posterior p(k | embedded point). Seeded from rng, so
-    the map reproduces on one machine with one thread count (umap-learn then runs its
-    layout on one thread); with OMP_NUM_THREADS=1 and with two threads the same
-    round-0 VAE gave other maps (bench/README.md, "The default run in minutes").
+    (umap_embedding), and a full-covariance GMM (EM, n_init restarts, the highest
+    likelihood kept) clusters the embedding (map_gmm), as N2D (McConville et al. 2020)
+    does; the Gibbs chain then runs on x itself. The probabilities are that GMM's
+    posterior p(k | embedded point). Seeded from rng, so the map reproduces on one machine
+    with one thread count (umap-learn then runs its layout on one thread); with
+    OMP_NUM_THREADS=1 and with two threads the same round-0 VAE gave other maps
+    (bench/README.md, "The default run in minutes").
     """
+    seed = int(rng.integers(2**31 - 1))
+    return map_gmm(umap_embedding(x, seed, dim, neighbors), K, seed, n_init)
+
+
+def umap_embedding(x, seed, dim=10, neighbors=20):
+    """UMAP of every point of x (N, D) in `dim` dimensions, neighbors nearest neighbours,
+    min_dist 0 (clusters pack tightly), seeded (one thread): (N, dim)."""
     import warnings
-    from sklearn.mixture import GaussianMixture
     from threadpoolctl import threadpool_limits
     # threadpool_limits restores every OpenMP pool's thread count on exit: numba's pool,
     # started by umap-learn, sets the count of the OpenMP runtime torch shares to the
@@ -33,11 +39,24 @@ def umap_classes(x, K, rng, n_init=10, dim=10, neighbors=20):
     with warnings.catch_warnings(), threadpool_limits(limits=None, user_api="openmp"):
         warnings.simplefilter("ignore")  # numba's and umap-learn's notices about threads and seeds
         import umap
-        seed = int(rng.integers(2**31 - 1))
-        e = umap.UMAP(n_components=min(dim, len(x) - 2), n_neighbors=min(neighbors, len(x) - 1),
-                      min_dist=0.0, random_state=seed, n_jobs=1).fit_transform(x)
-    map_gmm = GaussianMixture(K, n_init=n_init, random_state=seed).fit(e)
-    return map_gmm.predict(e), map_gmm.predict_proba(e)
+        return umap.UMAP(n_components=min(dim, len(x) - 2), n_neighbors=min(neighbors, len(x) - 1),
+                         min_dist=0.0, random_state=seed, n_jobs=1).fit_transform(x)
+
+
+def tsne_embedding(x, seed, iterations=1000):
+    """scikit-learn's 2-D t-SNE of x (M, D), PCA-initialised, perplexity 30 (less for tiny
+    sets), `iterations` gradient steps (the first 250 with early exaggeration): (M, 2)."""
+    from sklearn.manifold import TSNE
+    return TSNE(2, init="pca", random_state=seed, max_iter=iterations,
+                perplexity=min(30.0, len(x) - 1.0)).fit_transform(x)
+
+
+def map_gmm(e, K, seed, n_init=10):
+    """Classes (M,) and probabilities (M, K) of a full-covariance GMM fitted by EM to the
+    embedding e (M, d) (scikit-learn, n_init restarts, the highest likelihood kept)."""
+    from sklearn.mixture import GaussianMixture
+    fitted = GaussianMixture(K, n_init=n_init, random_state=seed).fit(e)
+    return fitted.predict(e), fitted.predict_proba(e)
 
 
 def tsne_classes(x, K, rng, n_init=10, tsne_max=10000, iterations=1000):
@@ -54,17 +73,13 @@ def tsne_classes(x, K, rng, n_init=10, tsne_max=10000, iterations=1000):
     with early exaggeration (scikit-learn's max_iter, at least 250; bench/analyse.py maps
     tries fewer than the default's 1,000).
     """
-    from sklearn.manifold import TSNE
-    from sklearn.mixture import GaussianMixture
     seed = int(rng.integers(2**31 - 1))
     subset = (np.sort(rng.choice(len(x), tsne_max, replace=False)) if len(x) > tsne_max
               else np.arange(len(x)))
-    e = TSNE(2, init="pca", random_state=seed, max_iter=iterations,
-             perplexity=min(30.0, len(subset) - 1.0)).fit_transform(x[subset])
-    map_gmm = GaussianMixture(K, n_init=n_init, random_state=seed).fit(e)
-    sub_classes = map_gmm.predict(e)
+    e = tsne_embedding(x[subset], seed, iterations)
+    sub_classes, sub_prob = map_gmm(e, K, seed, n_init)
     prob = np.full((len(x), K), 1.0 / K)
-    prob[subset] = map_gmm.predict_proba(e)
+    prob[subset] = sub_prob
     points = np.full((len(x), 2), np.nan)
     points[subset] = e
     if len(subset) == len(x):

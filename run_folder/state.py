@@ -55,14 +55,24 @@ def gmm_prior_settings(cfg):
 
 def run_record(cfg, n, device):
     """What a run used beyond its settings, saved with them in config.json and checked on
-    resume like them (RECORDED): the device, the number of images loaded, and the module
+    resume like them (RECORDED): the device (and on CUDA whether its kernels are the
+    deterministic ones, make_repeatable), the number of images loaded, and the module
     constants that shape a result (learning rate, prior-variance floor, GMM prior, MLDA
     weight, the epoch and map rules of settings.checks)."""
-    return {"device_used": str(device), "images": n,
+    return {"device_used": str(device), "images": n, "cuda_deterministic": cuda_deterministic(device),
             "learning_rate": vae_module.LEARNING_RATE, "prior_var_floor": vae_module.PRIOR_VAR_FLOOR,
             "gmm_prior": gmm_prior_settings(cfg), "mlda_weight": upper.MLDA_WEIGHT,
             "round0_images": checks.ROUND0_IMAGES, "round0_epochs": checks.ROUND0_EPOCHS,
             "mutual_share": checks.MUTUAL_SHARE, "tsne_all_points": checks.TSNE_ALL_POINTS}
+
+
+def cuda_deterministic(device):
+    """On CUDA, whether the switches of settings.checks.make_repeatable are on; None on the CPU."""
+    if device.type != "cuda":
+        return None
+    return (torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+            and torch.are_deterministic_algorithms_enabled() and not torch.backends.cuda.matmul.allow_tf32
+            and not torch.backends.cudnn.allow_tf32)
 
 
 # run_record's keys, which an older run's config.json may lack: there they mean today's values

@@ -5,6 +5,7 @@ Every error is a SettingError whose one-line message names the setting and what 
 """
 import ast
 import json
+import os
 
 
 
@@ -34,7 +35,8 @@ MUTUAL_SHARE = 5          # mutual_epochs=0: every later round trains vae_epochs
 TSNE_ALL_POINTS = 10_000  # gmm_init="auto": a t-SNE map of every point up to this many points, UMAP above
 
 # settings that may change on --resume
-RESUMABLE = ("mutual_iteration", "resume", "device", "device_used", "data_root", "dir_name", "sample_num",
+RESUMABLE = ("mutual_iteration", "resume", "device", "device_used", "cuda_deterministic", "data_root", "dir_name",
+             "sample_num",
              "tsne_points", "generate", "generate_round", "transit", "tensorboard")
 
 
@@ -176,6 +178,23 @@ def pick_device(name):
         raise SettingError(f"setting device={name!r}: this machine has {torch.cuda.device_count()} CUDA "
                            f"device(s), numbered from 0; use --device=cuda:0 or auto")
     return device
+
+
+def make_repeatable(device):
+    """On a CUDA device, switch to kernels that give the same numbers every run: cuDNN's
+    deterministic convolutions (no autotuning), torch's deterministic algorithms (a warning,
+    not an error, for an operation that has none), cuBLAS's fixed workspace
+    (CUBLAS_WORKSPACE_CONFIG, unless set already) and no TF32. Returns True when it switched
+    (recorded in config.json as cuda_deterministic), None on the CPU, which repeats anyway
+    for one CPU kind and thread count."""
+    import torch
+    if device.type != "cuda":
+        return None
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    return True
 
 
 def tensorboard_writer(cfg):

@@ -1,5 +1,6 @@
-"""bench/analyse.py rounds (the round a rule without labels reports, read from metrics.csv) and
-maps' table."""
+"""bench/: analyse.py rounds (the round a rule without labels reports, read from metrics.csv),
+maps' table and compare (two recipes paired by seed), the profiler's bf16 variant, and the
+three entry scripts."""
 import os
 import shutil
 import sys
@@ -63,3 +64,78 @@ def test_bf16_variant_keeps_float32_outputs_near_the_float32_network():
     for ref, got in ((mean, mean16), (logvar, logvar16), (logits, logits16)):
         assert got.dtype == torch.float32 and got.shape == ref.shape
         assert torch.allclose(got, ref, rtol=0.05, atol=0.05) and not torch.equal(got, ref)
+
+
+def write_results(folder, last_acc, seeds=None, n_data=10000, cpu="AMD EPYC"):
+    """A results folder of bench/run.py: results.json with these last-round ACCs (round 0
+    0.05 lower) and a calibration.json."""
+    import json
+    from common import save_results
+    seeds = seeds or list(range(1, len(last_acc) + 1))
+    rows = [{"run": f"r_s{s}", "recipe": "", "seed": s, "n_data": n_data, "rounds": 6, "epochs": [75, 15],
+             "wall_seconds": 600.0 + s, "images_per_second": 1000, "calibration_multiple": 30.0 + s,
+             "round0": {"acc": a - 0.05, "nmi": 0.8, "ari": 0.8, "seconds": 300.0},
+             "last": {"acc": a, "nmi": 0.9, "ari": 0.9, "seconds": 60.0}} for s, a in zip(seeds, last_acc)]
+    save_results(str(folder), rows)
+    with open(folder / "calibration.json", "w") as f:
+        json.dump({"cpu": cpu, "cpu_capability": "AVX512", "torch_threads": 1, "torch": "2.14.1", "calibration_s": 20.0}, f)
+
+
+def test_compare_gives_the_paired_difference_and_its_lower_bound(tmp_path):
+    """compare A B: B - A per seed, its mean, SE and mean - t SE (t of n - 1 degrees of
+    freedom: 1.83 for 10 seeds), worst seeds and walls, checked against a hand computation."""
+    import numpy as np
+    import compare
+    a = [0.95, 0.96, 0.94, 0.97, 0.955, 0.96, 0.965, 0.95, 0.945, 0.96]
+    diffs = [0.01, -0.004, 0.006, 0.002, 0.0, 0.008, -0.002, 0.004, 0.01, 0.001]
+    write_results(tmp_path / "A", a)
+    write_results(tmp_path / "B", list(np.add(a, diffs)))
+    c = compare.compare(str(tmp_path / "A"), str(tmp_path / "B"))
+    d = c["diff"]["acc"]
+    se = np.std(diffs, ddof=1) / np.sqrt(10)
+    assert d["n"] == 10 and abs(d["mean"] - np.mean(diffs)) < 1e-12 and abs(d["se"] - se) < 1e-12
+    assert abs(d["t"] - 1.833) < 1e-3 and abs(d["lower"] - (np.mean(diffs) - 1.8331129 * se)) < 1e-6
+    table = compare.compare_table(c)
+    assert f"| ACC | {np.mean(diffs):+.4f} | {se:.4f} | {np.mean(diffs) - 1.8331129 * se:+.4f} | 1.83 | 10 |" in table
+    assert "| A | seed 3: 0.9400 | +0.0500 |" in table and "other CPU kinds" not in table
+    assert "| 3 | 0.8900 | 0.9400 | 0.9000 | 0.8960 | 0.9460 | 0.9000 | +0.0060 |" in table
+
+
+def test_compare_refuses_other_seeds_or_sizes_and_flags_other_cpus(tmp_path):
+    import pytest
+    import compare
+    write_results(tmp_path / "A", [0.9, 0.9, 0.9])
+    write_results(tmp_path / "B", [0.9, 0.9, 0.9], seeds=[1, 2, 4])
+    with pytest.raises(ValueError, match=r"\[3\] only in the first, \[4\] only in the second"):
+        compare.compare(str(tmp_path / "A"), str(tmp_path / "B"))
+    write_results(tmp_path / "C", [0.9, 0.9, 0.9], n_data=70000)
+    with pytest.raises(ValueError, match="other numbers of images"):
+        compare.compare(str(tmp_path / "A"), str(tmp_path / "C"))
+    write_results(tmp_path / "D", [0.9, 0.9, 0.9], cpu="Intel Xeon")
+    assert "other CPU kinds" in compare.compare_table(compare.compare(str(tmp_path / "A"), str(tmp_path / "D")))
+
+
+def test_bench_has_three_entry_scripts():
+    """run.py runs, analyse.py reads what ran, profiler.py times; the other files are modules."""
+    entries = sorted(f for f in os.listdir(os.path.join(ROOT, "bench")) if f.endswith(".py")
+                     and "__main__" in open(os.path.join(ROOT, "bench", f)).read())
+    assert entries == ["analyse.py", "profiler.py", "run.py"]
+
+
+def test_gpu_check_dry_run_on_the_cpu(tiny_mnist, tmp_path):
+    """bench/gpu_check.sh --device=cpu --dry_run: every part of the GPU check, tiny, into one
+    folder (the calibration, the stages of a round, the run with its table)."""
+    import json
+    import subprocess
+    out = tmp_path / "check"
+    proc = subprocess.run(["bash", os.path.join(ROOT, "bench", "gpu_check.sh"), "--device=cpu", "--dry_run",
+                           f"--data_root={tiny_mnist}", f"--out={out}"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "PYTHON": sys.executable})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    calibration = json.loads((out / "calibration.json").read_text())
+    assert calibration["calibration_images"] == 500 and calibration["calibration_s"] > 0
+    stages = json.loads((out / "stages" / "profile.json").read_text())
+    assert stages["machine"] == calibration and stages["stages"]["VAE epoch (median)"] > 0
+    (row,) = json.loads((out / "results.json").read_text())
+    assert row["seed"] == 1 and row["rounds"] == 2 and row["wall_seconds"] > 0 and 0 < row["last"]["acc"] <= 1
+    assert (out / "table.md").is_file() and not (out / "test_cuda.txt").exists()

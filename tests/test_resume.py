@@ -158,3 +158,30 @@ def test_a_tiny_run_repeats_the_committed_metrics(tiny_mnist, tmp_path):
     proc = run_main(tmp_path, f"--data_root={tiny_mnist}", "--dir_name=ref", *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert without_seconds(read_metrics(tmp_path / "model/ref/metrics.csv")) == read_metrics(path)
+
+
+def test_cuda_switches_are_set_for_a_cuda_device_only(monkeypatch):
+    """settings.checks.make_repeatable: on a CUDA device deterministic cuDNN without
+    autotuning, deterministic algorithms, cuBLAS's fixed workspace and no TF32 (what
+    config.json's cuda_deterministic then records); nothing on the CPU. Checked here on the
+    flags themselves, which torch keeps without a GPU; the state is restored after."""
+    import os
+    import torch
+    from run_folder import state
+    saved = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+             torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    try:
+        assert settings.make_repeatable(torch.device("cpu")) is None and "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+        assert state.cuda_deterministic(torch.device("cpu")) is None
+        assert settings.make_repeatable(torch.device("cuda")) is True
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+        assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+        assert state.cuda_deterministic(torch.device("cuda")) is True
+    finally:
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[:2]
+        torch.use_deterministic_algorithms(saved[2], warn_only=saved[3])
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[4:]

@@ -1,16 +1,14 @@
 """The results table of README.md: our rows from the committed files under bench/results/,
 the seeds' own systems run here, and the published numbers of peers with their sources.
 
-    python bench/readme_table.py            # prints the markdown table
+    python bench/analyse.py readme          # prints the markdown table
 
 Each of our rows is median [min, max] over the runs of one results file, which the last
 column names; a folder that does not exist yet gives no row. Nothing is run.
 """
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import load_results, spread  # noqa: E402
+from common import load_results, spread
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -96,7 +94,3 @@ def table():
              "|---|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows()]
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    print(table())

@@ -1,0 +1,127 @@
+"""Comparisons of finished runs for bench/analyse.py: the paired comparison of two recipes
+run with the same seeds (compare), and the rounds a rule without labels would report (rounds)."""
+import json
+import os
+
+import numpy as np
+from scipy import stats
+
+from common import load_results, spread
+from run_folder import files
+
+
+def paired_seeds(a, b):
+    """{seed: (row of a, row of b)} of two results.json lists run with the same seeds; a
+    ValueError naming the seeds that only one of them ran."""
+    seeds_a, seeds_b = ({r["seed"]: r for r in rows} for rows in (a, b))
+    if set(seeds_a) != set(seeds_b):
+        raise ValueError(f"the folders ran other seeds: {sorted(set(seeds_a) - set(seeds_b))} only in the first, "
+                         f"{sorted(set(seeds_b) - set(seeds_a))} only in the second; compare runs of the same seeds")
+    return {s: (seeds_a[s], seeds_b[s]) for s in sorted(seeds_a)}
+
+
+def paired_difference(diffs, confidence=0.95):
+    """Mean of paired differences (n,), its standard error and the one-sided lower bound
+    mean - t * SE with t the Student quantile of n - 1 degrees of freedom (1.83 for 10)."""
+    diffs = np.asarray(diffs, dtype=float)
+    n = len(diffs)
+    se = diffs.std(ddof=1) / np.sqrt(n) if n > 1 else float("nan")
+    t = stats.t.ppf(confidence, n - 1) if n > 1 else float("nan")
+    return {"n": n, "mean": float(diffs.mean()), "se": float(se), "t": float(t), "lower": float(diffs.mean() - t * se)}
+
+
+def machine_line(folder):
+    """'CPU (capability), threads, torch; calibration s' from folder/calibration.json, or ''."""
+    path = os.path.join(folder, "calibration.json")
+    if not os.path.exists(path):
+        return "no calibration.json"
+    with open(path) as f:
+        m = json.load(f)
+    return (f"{m['cpu']} ({m.get('cpu_capability', '?')}), {m.get('torch_threads', '?')} threads, "
+            f"torch {m.get('torch', '?')}; calibration {m['calibration_s']} s")
+
+
+def compare(folder_a, folder_b):
+    """The paired comparison of two bench/run.py results folders (same seeds): a dict of
+    per-seed rows, each side's mean and SD, the paired difference of the last round's ACC
+    and NMI (second minus first) with its one-sided 95% lower bound, and the worst seeds."""
+    pairs = paired_seeds(load_results(folder_a), load_results(folder_b))
+    if not pairs:
+        raise ValueError(f"no runs in {folder_a} or {folder_b} (results.json)")
+    side = {}
+    for k, folder in enumerate((folder_a, folder_b)):
+        rows = [p[k] for p in pairs.values()]
+        side[folder] = {f"{stage} {m}": (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0)
+                        for stage in ("round0", "last") for m in ("acc", "nmi")
+                        for v in [[r[stage][m] for r in rows]]}
+        worst = min(rows, key=lambda r: r["last"]["acc"])
+        side[folder]["worst"] = (worst["seed"], worst["last"]["acc"])
+        walls = [r["wall_seconds"] for r in rows if r.get("wall_seconds")]
+        side[folder]["wall_minutes"] = [w / 60 for w in walls]
+        side[folder]["multiples"] = [r["calibration_multiple"] for r in rows if r.get("calibration_multiple")]
+        side[folder]["machine"] = machine_line(folder)
+    sizes = {r["n_data"] for p in pairs.values() for r in p}
+    if len(sizes) > 1:
+        raise ValueError(f"the folders ran other numbers of images ({sorted(sizes)}); compare like with like")
+    diff = {m: paired_difference([b["last"][m] - a["last"][m] for a, b in pairs.values()]) for m in ("acc", "nmi")}
+    return {"a": folder_a, "b": folder_b, "pairs": pairs, "side": side, "diff": diff}
+
+
+def compare_table(c):
+    """Markdown of compare(): per seed, mean +- SD, the paired difference, the worst seed, walls."""
+    name = lambda f: os.path.basename(os.path.normpath(f))  # noqa: E731
+    a, b = c["a"], c["b"]
+    cpus = [c["side"][f]["machine"].split(";")[0] for f in (a, b)]
+    lines = [f"A = `{name(a)}`: {c['side'][a]['machine']}", f"B = `{name(b)}`: {c['side'][b]['machine']}", ""]
+    if cpus[0] != cpus[1]:
+        lines += ["**A and B ran on other CPU kinds or thread counts: their arithmetic differs, so this is "
+                  "no paired comparison on one machine.**", ""]
+    lines += [
+             "| seed | A round 0 ACC | A last ACC | A last NMI | B round 0 ACC | B last ACC | B last NMI | B - A last ACC |",
+             "|---|---|---|---|---|---|---|---|"]
+    for seed, (ra, rb) in c["pairs"].items():
+        lines.append(f"| {seed} | {ra['round0']['acc']:.4f} | {ra['last']['acc']:.4f} | {ra['last']['nmi']:.4f} | "
+                     f"{rb['round0']['acc']:.4f} | {rb['last']['acc']:.4f} | {rb['last']['nmi']:.4f} | "
+                     f"{rb['last']['acc'] - ra['last']['acc']:+.4f} |")
+    ms = lambda f, k: "{:.4f} +- {:.4f}".format(*c["side"][f][k])  # noqa: E731
+    lines.append(f"| mean +- SD | {ms(a, 'round0 acc')} | {ms(a, 'last acc')} | {ms(a, 'last nmi')} | "
+                 f"{ms(b, 'round0 acc')} | {ms(b, 'last acc')} | {ms(b, 'last nmi')} | |")
+    lines += ["", "| paired, B - A (last round) | mean | SE | one-sided 95% lower bound (mean - t SE) | t | seeds |",
+              "|---|---|---|---|---|---|"]
+    for m, d in c["diff"].items():
+        lines.append(f"| {m.upper()} | {d['mean']:+.4f} | {d['se']:.4f} | {d['lower']:+.4f} | {d['t']:.2f} | {d['n']} |")
+    lines += ["", "| | worst seed (last ACC) | rounds gain (mean last - round 0 ACC) | wall minutes, median [min, max] "
+              "| x calibration |", "|---|---|---|---|---|"]
+    for label, f in (("A", a), ("B", b)):
+        s = c["side"][f]
+        walls = spread(s["wall_minutes"], 1) if s["wall_minutes"] else "not timed"
+        multiples = spread(s["multiples"], 1) if s["multiples"] else ""
+        lines.append(f"| {label} | seed {s['worst'][0]}: {s['worst'][1]:.4f} | "
+                     f"{s['last acc'][0] - s['round0 acc'][0]:+.4f} | {walls} | {multiples} |")
+    return "\n".join(lines)
+
+
+def rounds_run(run):
+    """One run's ACC, NMI and ELBO per round, and the round of the largest ELBO."""
+    cfg = files.load_run_config(run)
+    rows = files.read_metrics(run)
+    elbo = [r["elbo"] for r in rows]
+    return {"run": os.path.basename(run), "seed": cfg["seed"], "dataset": cfg["dataset"], "n_data": cfg["n_data"],
+            "acc": [r["acc"] for r in rows], "nmi": [r["nmi"] for r in rows], "elbo": elbo,
+            "elbo_rises": all(b > a for a, b in zip(elbo, elbo[1:])), "max_elbo_round": int(np.argmax(elbo))}
+
+
+def rounds_table(results):
+    n = len(results[0]["acc"])
+    lines = ["| run | seed | " + " | ".join(f"ACC round {i}" for i in range(n)) +
+             " | ELBO rises every round | round of the largest ELBO | its ACC |", "|---" * (n + 5) + "|"]
+    for r in results:
+        lines.append(f"| {r['run']} | {r['seed']} | " + " | ".join(f"{a:.4f}" for a in r["acc"]) +
+                     f" | {'yes' if r['elbo_rises'] else 'no'} | {r['max_elbo_round']} | "
+                     f"{r['acc'][r['max_elbo_round']]:.4f} |")
+    pick = {"round 0": [r["acc"][0] for r in results], "last round": [r["acc"][-1] for r in results],
+            "largest ELBO": [r["acc"][r["max_elbo_round"]] for r in results],
+            "best round by labels (a bound, not a rule)": [max(r["acc"]) for r in results]}
+    lines += ["", "| reported round | ACC, median [min, max] |", "|---|---|"]
+    lines += [f"| {k} | {spread(v)} |" for k, v in pick.items()]
+    return "\n".join(lines)
