@@ -6,6 +6,7 @@
     python bench/analyse.py maps --runs=model/s1 [--maps=umap10,otsne] [--round=R] [--data_root=DIR] [--out=DIR]
     python bench/analyse.py serket --runs=model/mlda_mm_s1,model/mlda_mm_s2 --data_root=DIR --out=DIR
     python bench/analyse.py rounds --runs=bench/results/cpu_chain_10k/chain_s1,... --out=DIR
+    python bench/analyse.py restart --runs=model/s1,model/s2 --data_root=DIR --out=DIR
     python bench/analyse.py compare bench/results/A bench/results/B [--out=DIR]
     python bench/analyse.py readme
 
@@ -41,6 +42,9 @@ rounds: which round a rule without labels would report, from each run's metrics.
 folders under bench/results/ hold them): the ELBO of every round, whether it rises every
 round, the round of the largest ELBO and its ACC, beside round 0's, the last round's and
 the best round's ACC (the best picked by labels: a bound for any rule, not a rule).
+restart: on every later round's saved latents of each run, its own chain (a fresh map)
+beside chains started from the last round's classes, with and without its probabilities
+voting: ACC, mean log joint, share of points that changed class (bench/compare.py).
 compare: two results folders of bench/run.py run with the same seeds (A, then B): per
 seed the round-0 and last-round ACC and NMI, mean +- SD, the paired difference B - A and
 its one-sided 95% lower bound (mean - t SE), the worst seed and the walls (bench/compare.py).
@@ -59,7 +63,7 @@ import main  # noqa: E402
 import tool  # noqa: E402
 from calibrate import record  # noqa: E402
 from common import load_many, save_results, save_table, spread  # noqa: E402
-from compare import compare, compare_table, rounds_run, rounds_table  # noqa: E402
+from compare import compare, compare_table, restart_run, restart_table, rounds_run, rounds_table, run_data  # noqa: E402,E501
 from readme import table as readme_table  # noqa: E402
 from maps import start  # noqa: E402
 from run_folder import files  # noqa: E402
@@ -67,20 +71,6 @@ from run_folder import files  # noqa: E402
 STAGES = ("sklearn GMM", "t-SNE + EM", "Gibbs 100", "long chain, round-0 latents", "round 0",
           "long chain, last round's latents", "last round")
 SWEEPS = (1, 2, 5, 10, 20, 50, 100)
-
-
-def run_data(run, data_root, it=0):
-    """A finished run's settings, labels and round it's latents (N, D), its data read again
-    (from data_root when given); exits with one line when the labels do not fit the latents."""
-    cfg = files.load_run_config(run)
-    cfg = {**cfg, "data_root": data_root or cfg["data_root"]}
-    _, labels, _ = main.load_data(cfg)
-    z = files.load_array(run, "z", it)
-    if labels is None or len(labels) != len(z):
-        sys.exit(f"bench/analyse.py: {run} has {len(z)} latents but {cfg['data_root']} gave "
-                 f"{0 if labels is None else len(labels)} labels; pass --data_root=DIR, the folder "
-                 "the run was trained from")
-    return cfg, labels, z
 
 
 def chain_argmax(z, K, sweeps, rng, prior, start_classes, labels, bias=None):
@@ -94,7 +84,9 @@ def chain_argmax(z, K, sweeps, rng, prior, start_classes, labels, bias=None):
     def on_sweep(eta, _):
         last["eta"] = eta
         acc.append(tool.cluster_acc(labels, eta.argmax(axis=1)))
-    gmm = gmm_module.GibbsGMM(K, prior, sweeps, 0).run(z, rng, start_classes, bias=bias, on_sweep=on_sweep)
+    if isinstance(start_classes, str):
+        start_classes = start.start_chain(z, K, rng, start_classes)[0]
+    gmm = gmm_module.GibbsGMM(K, prior, sweeps, 0).run(z, rng, start_classes, map_prob=bias, on_sweep=on_sweep)
     log_joint = np.add(gmm.history["log_joint"], gmm.history["log_messages"]).tolist()
     return last["eta"].argmax(axis=1), acc, log_joint
 
@@ -255,7 +247,7 @@ def maps_run(run, data_root, names, it=0):
         began = time.time()
         classes, prob = MAPS[name](z, cfg["K"], rng)
         seconds = time.time() - began
-        gmm = gmm_module.GibbsGMM(cfg["K"], main.gmm_prior(cfg, z), 100, 50).run(z, rng, classes, bias=prob)
+        gmm = gmm_module.GibbsGMM(cfg["K"], main.gmm_prior(cfg, z), 100, 50).run(z, rng, classes, map_prob=prob)
         out[name] = {"map_seconds": round(seconds, 1), "map": tool.cluster_scores(labels, classes),
                      "chain": tool.cluster_scores(labels, gmm.classes)}
         print(run, name, out[name], flush=True)
@@ -314,7 +306,7 @@ def serket_table(results):
 
 def main_bench(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("command", choices=("ladder", "chain", "maps", "serket", "rounds", "compare", "readme"))
+    p.add_argument("command", choices=("ladder", "chain", "maps", "serket", "rounds", "restart", "compare", "readme"))
     p.add_argument("folders", nargs="*", help="compare: the two results folders, A then B")
     p.add_argument("--runs", default="", help="comma-separated folders of finished runs, one per seed")
     p.add_argument("--merge", default="", help="ladder: join the results.json of these --out folders")
@@ -344,6 +336,10 @@ def main_bench(argv):
             results = sorted((rounds_run(run) for run in runs), key=lambda r: r["seed"])
             save_results(args.out, results)
             save_table(args.out, rounds_table(results))
+        elif args.command == "restart":
+            results = sorted((restart_run(run, args.data_root) for run in runs), key=lambda r: r["seed"])
+            save_results(args.out, results)
+            save_table(args.out, restart_table(results))
         elif args.command == "serket":
             results = [serket_run(run, args.data_root) for run in runs]
             save_results(args.out, results)

@@ -2,12 +2,70 @@
 run with the same seeds (compare), and the rounds a rule without labels would report (rounds)."""
 import json
 import os
+import sys
 
 import numpy as np
 from scipy import stats
 
+import gmm_module
+import main
+import tool
 from common import load_results, spread
 from run_folder import files
+
+
+def run_data(run, data_root, it=0):
+    """A finished run's settings, labels and round it's latents (N, D), its data read again
+    (from data_root when given); exits with one line when the labels do not fit the latents."""
+    cfg = files.load_run_config(run)
+    cfg = {**cfg, "data_root": data_root or cfg["data_root"]}
+    _, labels, _ = main.load_data(cfg)
+    z = files.load_array(run, "z", it)
+    if labels is None or len(labels) != len(z):
+        sys.exit(f"bench/analyse.py: {run} has {len(z)} latents but {cfg['data_root']} gave "
+                 f"{0 if labels is None else len(labels)} labels; pass --data_root=DIR, the folder "
+                 "the run was trained from")
+    return cfg, labels, z
+
+
+def restart_run(run, data_root):
+    """Per round r >= 1 of a finished run, on that round's saved latents: the run's own chain
+    (started from a fresh map, the map voting) beside chains of as many sweeps from round r - 1's
+    classes, without a vote and with round r - 1's averaged probabilities (eta) as the vote;
+    each chain's ACC and its mean log joint over the reported sweeps (no labels), the
+    criterion a label-free choice between the starts could use. Issue 46's probe."""
+    cfg, labels, _ = run_data(run, data_root)
+    rows, sweeps = files.read_metrics(run), cfg["gmm_iter"]
+    out = {"run": os.path.basename(run), "seed": cfg["seed"], "dataset": cfg["dataset"], "rounds": []}
+    for it in range(1, len(rows)):
+        z = files.load_array(run, "z", it)
+        before, eta_before = files.load_array(run, "class", it - 1), files.load_array(run, "eta", it - 1)
+        fresh_joint = files.load_array(run, "log_joint", it)[sweeps // 2:]
+        got = {"round": it, "fresh map": {"acc": rows[it]["acc"], "log_joint": float(np.mean(fresh_joint)),
+                                          "changed": float(np.mean(files.load_array(run, "class", it) != before))}}
+        for name, vote in (("previous classes", None), ("previous classes, its eta voting", eta_before)):
+            rng = np.random.default_rng([cfg["seed"], it, 46])
+            gmm = gmm_module.GibbsGMM(cfg["K"], main.gmm_prior(cfg, z), sweeps, sweeps // 2).run(
+                z, rng, before, map_prob=vote)
+            got[name] = {"acc": tool.cluster_acc(labels, gmm.classes),
+                         "log_joint": float(np.mean(gmm.history["log_joint"][sweeps // 2:])),
+                         "changed": float(np.mean(gmm.classes != before))}
+        out["rounds"].append(got)
+    return out
+
+
+def restart_table(results):
+    """Markdown of restart_run's results: per run and round, ACC / mean log joint / share of
+    points that changed class against the last round, for each start."""
+    starts = ("fresh map", "previous classes", "previous classes, its eta voting")
+    lines = ["| run | round | " + " | ".join(f"{s}: ACC, log joint, changed" for s in starts) +
+             " | higher log joint: fresh or previous |", "|---|---|" + "---|" * (len(starts) + 1)]
+    for r in results:
+        for got in r["rounds"]:
+            cells = [f"{got[s]['acc']:.4f}, {got[s]['log_joint']:.0f}, {got[s]['changed']:.1%}" for s in starts]
+            pick = "fresh" if got["fresh map"]["log_joint"] >= got["previous classes"]["log_joint"] else "previous"
+            lines.append(f"| {r['run']} | {got['round']} | " + " | ".join(cells) + f" | {pick} |")
+    return "\n".join(lines)
 
 
 def paired_seeds(a, b):

@@ -139,3 +139,19 @@ def test_gpu_check_dry_run_on_the_cpu(tiny_mnist, tmp_path):
     (row,) = json.loads((out / "results.json").read_text())
     assert row["seed"] == 1 and row["rounds"] == 2 and row["wall_seconds"] > 0 and 0 < row["last"]["acc"] <= 1
     assert (out / "table.md").is_file() and not (out / "test_cuda.txt").exists()
+
+
+def test_restart_compares_the_fresh_start_with_the_last_rounds_classes(tiny_run, tiny_mnist):
+    """analyse.py restart on a finished run: for every later round, the run's own chain and
+    the chains from the last round's classes, each with ACC, mean log joint and the share
+    of points that changed class."""
+    import math
+    import compare
+    cwd, _ = tiny_run
+    got = compare.restart_run(str(cwd / "model" / "a"), tiny_mnist)
+    assert got["seed"] == 1 and [r["round"] for r in got["rounds"]] == [1]
+    (one,) = got["rounds"]
+    assert set(one) == {"round", "fresh map", "previous classes", "previous classes, its eta voting"}
+    for name in ("fresh map", "previous classes", "previous classes, its eta voting"):
+        assert 0 < one[name]["acc"] <= 1 and 0 <= one[name]["changed"] <= 1 and math.isfinite(one[name]["log_joint"])
+    assert "| a | 1 |" in compare.restart_table([got])
