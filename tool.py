@@ -3,7 +3,12 @@ decode_from_gmm_param (images of a saved run's GMM cluster).
 
 Data loaders return images (N, P) float32 in [0, 1] and labels (N,) (or None); a file that
 cannot be used raises DataError, whose one line names the file and the fix. Labels only
-ever score a run, never train it. Plot functions return a matplotlib Figure.
+ever score a run, never train it.
+
+Plots: this file draws the figures of the latents and the GMM a researcher asks for by
+hand (embed_2d, plot_latent, plot_gmm beside decoded samples); run_folder/plots.py draws
+the training curves (ELBO, scores) and decides which figures a run folder saves each
+round. Both return a matplotlib.figure.Figure and never touch pyplot's backend.
 """
 import math
 import os

@@ -1,6 +1,9 @@
 """The plots of a run folder's graph/: ELBO per epoch, scores per sweep and per round, and
-the latents' t-SNE and PCA maps (tool.embed_2d, tool.plot_latent) of every round.
-Plot functions return a matplotlib Figure; plot_round and plot_latents save them.
+the latents' t-SNE and PCA maps (drawn by tool.embed_2d and tool.plot_latent) of every round.
+
+The rule: this file draws the training curves and decides which figures a run saves;
+tool.py draws the figures of latents and clusters that a researcher also calls by hand.
+Plot functions return a matplotlib.figure.Figure; plot_round and plot_latents save them.
 """
 import numpy as np
 from matplotlib import colormaps

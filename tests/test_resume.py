@@ -185,3 +185,39 @@ def test_cuda_switches_are_set_for_a_cuda_device_only(monkeypatch):
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[:2]
         torch.use_deterministic_algorithms(saved[2], warn_only=saved[3])
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[4:]
+
+
+def test_every_file_fault_keeps_its_cause():
+    """files.load_file names the file and the real cause: missing, unreadable, refused by
+    torch.load(weights_only=True) (with the refused global), or truncated (with the reader's
+    own words); main.py names any other OSError with its file and reason."""
+    import pickle
+    from run_folder import files
+
+    def raising(err):
+        def load(path):
+            raise err
+        return load
+    cases = [(FileNotFoundError(2, "No such file"), "f.pth is missing"),
+             (PermissionError(13, "Permission denied"), "cannot read f.pth: Permission denied"),
+             (pickle.UnpicklingError("Weights only load failed.\n\x1b[1mdo it\x1b[0m\nWeightsUnpickler error: "
+                                     "Unsupported global: GLOBAL numpy.float64"),
+              "f.pth holds objects that torch.load(weights_only=True) refuses (WeightsUnpickler error: "
+              "Unsupported global: GLOBAL numpy.float64)"),
+             (OSError(22, "Invalid argument"), "f.pth is truncated or corrupt (OSError: [Errno 22] Invalid argument)"),
+             (ValueError("Failed to read all data"), "f.pth is truncated or corrupt (ValueError: Failed to read all data)")]
+    for err, message in cases:
+        with pytest.raises(main.RunError) as caught:
+            files.load_file("f.pth", raising(err))
+        assert message in str(caught.value) and "\n" not in str(caught.value)
+    with pytest.raises(MemoryError):  # not a fault of the file: it is not called one
+        files.load_file("f.pth", raising(MemoryError()))
+
+
+def test_an_oserror_outside_the_run_folder_is_named_as_it_is(monkeypatch, tiny_mnist, tmp_path):
+    def unreadable(cfg):
+        raise PermissionError(13, "Permission denied", "/data/MNIST/raw/train-images-idx3-ubyte")
+    monkeypatch.setattr(main, "load_data", unreadable)
+    proc = run_main(tmp_path, f"--data_root={tiny_mnist}", *TINY)
+    assert proc.stderr.strip().splitlines()[-1] == \
+        "main.py: /data/MNIST/raw/train-images-idx3-ubyte: Permission denied (PermissionError)"
