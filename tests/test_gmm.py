@@ -225,13 +225,6 @@ def test_map_vote_multiplies_the_assignment_probabilities():
     np.testing.assert_allclose(biased.eta, want / want.sum(axis=1, keepdims=True), rtol=1e-6, atol=1e-12)
 
 
-def test_map_bias_recovers_blobs():
-    rng = np.random.default_rng(20)
-    x, y = blobs(rng, n_per=100, K=4)
-    res = fit(x, 4, 3, rng, start="tsne", labels=y)
-    assert adjusted_rand_score(y, res.classes) > 0.95
-
-
 def test_mean_report_averages_the_probabilities_after_burn_in():
     """report='mean' reports the argmax of eta averaged over sweeps burn_in+1..n: the mean of
     the etas the chain handed to on_sweep after every sweep."""
