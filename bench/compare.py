@@ -56,14 +56,16 @@ def restart_run(run, data_root):
 
 def restart_table(results):
     """Markdown of restart_run's results: per run and round, ACC / mean log joint / share of
-    points that changed class against the last round, for each start."""
+    points that changed class against the last round, for each start, and which of the two
+    chains with a vote has the higher mean log joint (the label-free choice of
+    later_start="likelihood"; the chain without a vote always has the highest)."""
     starts = ("fresh map", "previous classes", "previous classes, its eta voting")
     lines = ["| run | round | " + " | ".join(f"{s}: ACC, log joint, changed" for s in starts) +
-             " | higher log joint: fresh or previous |", "|---|---|" + "---|" * (len(starts) + 1)]
+             " | higher log joint, the voted chains |", "|---|---|" + "---|" * (len(starts) + 1)]
     for r in results:
         for got in r["rounds"]:
             cells = [f"{got[s]['acc']:.4f}, {got[s]['log_joint']:.0f}, {got[s]['changed']:.1%}" for s in starts]
-            pick = "fresh" if got["fresh map"]["log_joint"] >= got["previous classes"]["log_joint"] else "previous"
+            pick = "fresh" if got["fresh map"]["log_joint"] >= got[starts[2]]["log_joint"] else "previous"
             lines.append(f"| {r['run']} | {got['round']} | " + " | ".join(cells) + f" | {pick} |")
     return "\n".join(lines)
 
