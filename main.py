@@ -85,7 +85,8 @@ def train_model(mutual_iteration, dir_name, train_loader, all_loader, labels=Non
     VAE's prior in the next round.
     With resume=True, continues after the last round recorded in dir_name/metrics.csv,
     restoring the networks, the GMM and every random generator, so the result equals that
-    of an uninterrupted run. counts2: (N, W) counts of the second modality, for the
+    of an uninterrupted run on the same kind of device and thread count (on any other it
+    goes on, as another seed would). counts2: (N, W) counts of the second modality, for the
     multimodal models (cfg["model"]). writer: an optional TensorBoard SummaryWriter.
     Returns the run_folder.state.RunState after the last round (rows: the rows of metrics.csv).
     """
