@@ -7,7 +7,7 @@
     python bench/analyse.py serket --runs=model/mlda_mm_s1,model/mlda_mm_s2 --data_root=DIR --out=DIR
     python bench/analyse.py rounds --runs=bench/results/cpu_chain_10k/chain_s1,... --out=DIR
     python bench/analyse.py restart --runs=model/s1,model/s2 --data_root=DIR --out=DIR
-    python bench/analyse.py compare bench/results/A bench/results/B [--out=DIR]
+    python bench/analyse.py compare bench/results/A bench/results/B [--seeds=1,2] [--out=DIR]
     python bench/analyse.py readme
 
 Runs nothing new of main.py: each command reads runs of it (one per seed, made with
@@ -313,6 +313,7 @@ def main_bench(argv):
     p.add_argument("--maps", default=",".join(MAPS), help=f"maps: comma-separated, of {', '.join(MAPS)}")
     p.add_argument("--round", type=int, default=0, help="maps: the round whose latents are mapped")
     p.add_argument("--data_root", default="", help="the data's folder, if not the one in the runs' config.json")
+    p.add_argument("--seeds", default="", help="compare: only these seeds of both folders (comma-separated)")
     p.add_argument("--out", default="model/bench_analyse")
     args = p.parse_args(argv)
     if args.command in ("compare", "readme"):
@@ -365,7 +366,8 @@ def other_command(p, args):
     if len(args.folders) != 2:
         p.error("compare takes two results folders of bench/run.py, e.g. bench/results/A bench/results/B")
     try:
-        text = compare_table(compare(*args.folders))
+        seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
+        text = compare_table(compare(*args.folders, seeds))
     except ValueError as err:
         sys.exit(f"analyse.py: {err}")
     if args.out != "model/bench_analyse":

@@ -101,11 +101,13 @@ def machine_line(folder):
             f"torch {m.get('torch', '?')}; calibration {m['calibration_s']} s")
 
 
-def compare(folder_a, folder_b):
-    """The paired comparison of two bench/run.py results folders (same seeds): a dict of
-    per-seed rows, each side's mean and SD, the paired difference of the last round's ACC
-    and NMI (second minus first) with its one-sided 95% lower bound, and the worst seeds."""
-    pairs = paired_seeds(load_results(folder_a), load_results(folder_b))
+def compare(folder_a, folder_b, seeds=None):
+    """The paired comparison of two bench/run.py results folders (same seeds, or only the
+    given seeds of each): a dict of per-seed rows, each side's mean and SD, the paired
+    difference of the last round's ACC and NMI (second minus first) with its one-sided 95%
+    lower bound, and the worst seeds."""
+    rows = [[r for r in load_results(f) if seeds is None or r["seed"] in seeds] for f in (folder_a, folder_b)]
+    pairs = paired_seeds(*rows)
     if not pairs:
         raise ValueError(f"no runs in {folder_a} or {folder_b} (results.json)")
     side = {}

@@ -155,3 +155,11 @@ def test_restart_compares_the_fresh_start_with_the_last_rounds_classes(tiny_run,
     for name in ("fresh map", "previous classes", "previous classes, its eta voting"):
         assert 0 < one[name]["acc"] <= 1 and 0 <= one[name]["changed"] <= 1 and math.isfinite(one[name]["log_joint"])
     assert "| a | 1 |" in compare.restart_table([got])
+
+
+def test_compare_can_pair_only_the_seeds_asked(tmp_path):
+    import compare
+    write_results(tmp_path / "A", [0.90, 0.91, 0.92, 0.93])
+    write_results(tmp_path / "B", [0.95, 0.96])
+    c = compare.compare(str(tmp_path / "A"), str(tmp_path / "B"), seeds=[1, 2])
+    assert list(c["pairs"]) == [1, 2] and abs(c["diff"]["acc"]["mean"] - 0.05) < 1e-12
