@@ -26,6 +26,9 @@ K = 10                     # number of GMM clusters
 gmm_iter = 100             # Gibbs sweeps per round (of the GMM, and of the MLDA and MM above it)
 gmm_init = "auto"          # start of each chain: "auto" ("tsne" up to 10,000 points, "umap" above), "tsne" (GMM of a
                            # t-SNE map of <= 10,000 points), "umap" (of a UMAP map), "kmeans" or "prior" (the original's)
+later_start = "map"        # later rounds' chain start: "map" (a fresh map, as in round 0), "previous" (the last
+                           # round's classes, its probabilities voting) or "likelihood" (both chains; the one
+                           # with the higher mean log joint is kept)
 sample_num = 16            # images decoded per cluster at the end
 tsne_points = 3000         # points in the t-SNE plots (0: no t-SNE)
 seed = 1                   # seeds torch, the GMM's numpy Generator, shuffling and plots
@@ -100,11 +103,19 @@ def train_model(mutual_iteration, dir_name, train_loader, all_loader, labels=Non
         began = time.time()
         bar = lambda r, name: tqdm(r, desc=f"round {it} {name}", leave=False, dynamic_ncols=True)  # noqa: E731
         elbo, z = train_vae(run, cfg, it, train_loader, all_loader, bar)         # VAE: latents x_d
-        start, map_prob, map_points = start_map(run, cfg, z)                    # map: where the chain starts
+        start, map_prob, map_points = start_map(run, cfg, z, it)                # map: where the chain starts
         gmm, history = sample_gmm(run, cfg, z, start, map_prob, labels, bar)     # GMM: Gibbs sweeps
-        run.classes, run.gmm, run.z = gmm.classes, gmm.state, z
+        kept = None
+        if it > 0 and cfg["later_start"] == "likelihood":  # the chain from the last round's classes beside it
+            other, other_history = sample_gmm(run, cfg, z, run.classes, run.eta, labels, bar)
+            kept = int(mean_log_joint(other, cfg) > mean_log_joint(gmm, cfg))
+            if kept:
+                gmm, history, map_points = other, other_history, None
+        run.classes, run.gmm, run.z, run.eta = gmm.classes, gmm.state, z, gmm.eta
         run.prior_mu, run.prior_var = vae_module.prior_from_gmm(gmm.point_mu, gmm.point_var, device)  # message
         row = {"round": it, "elbo": elbo, **files.last_scores(history)}
+        if cfg["later_start"] == "likelihood":
+            row["previous_kept"] = "" if kept is None else kept
         upper = {}
         if cfg["model"] in MULTIMODAL:
             upper, run.gmm_bias, run.mlda_bias = update_upper_modules(
@@ -136,7 +147,12 @@ def train_vae(run, cfg, it, train_loader, all_loader, bar):
     return elbo, z
 
 
-def start_map(run, cfg, z):
+def mean_log_joint(gmm, cfg):
+    """The chain's mean log p(x, c, theta) over the sweeps it reports (after burn-in)."""
+    return float(sum(gmm.history["log_joint"][cfg["gmm_iter"] // 2:]) / (cfg["gmm_iter"] - cfg["gmm_iter"] // 2))
+
+
+def start_map(run, cfg, z, it=0):
     """Where the round's Gibbs chain starts (gmm_init, maps.start.start_chain): the classes
     (N,) of a map of the latents z (N, D), clustered without labels and named as the last
     round's; the map's cluster probabilities (N, K), which vote in every sweep (None for
@@ -144,6 +160,8 @@ def start_map(run, cfg, z):
     original code's start): "prior", None, None."""
     if cfg["gmm_init"] == "prior":
         return "prior", None, None
+    if it > 0 and cfg["later_start"] == "previous":
+        return run.classes, run.eta, None
     return start_chain(z, cfg["K"], run.rng, cfg["gmm_init"], align_to=run.classes)
 
 

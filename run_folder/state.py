@@ -37,6 +37,7 @@ class RunState:
     model: torch.nn.Module = None
     optimizer: torch.optim.Optimizer = None
     classes: np.ndarray = None
+    eta: np.ndarray = None
     gmm: gmm_module.GMMState = None
     z: np.ndarray = None
     gmm_bias: np.ndarray = None
@@ -126,6 +127,7 @@ def load_run(dir_name, cfg, n, device, train_loader):
     run.rng.bit_generator.state = json.loads(ckpt["numpy_rng"])
     run.gmm = files.load_gmm(dir_name, it)
     run.classes, run.z = files.load_array(dir_name, "class", it), files.load_array(dir_name, "z", it)
+    run.eta = files.load_array(dir_name, "eta", it)
     run.prior_mu, run.prior_var = vae_module.prior_from_gmm(
         *gmm_module.point_messages(run.gmm, run.classes), device)
     if cfg["model"] in MULTIMODAL:

@@ -145,6 +145,7 @@ def check_settings(cfg):
         ("gmm_iter", cfg["gmm_iter"] >= 1, "an integer >= 1"),
         ("gmm_init", cfg["gmm_init"] in ("auto", "umap", "tsne", "kmeans", "prior"),
          "'auto', 'tsne', 'umap', 'kmeans' or 'prior'"),
+        ("later_start", cfg["later_start"] in ("map", "previous", "likelihood"), "'map', 'previous' or 'likelihood'"),
         ("sample_num", cfg["sample_num"] >= 1, "an integer >= 1"),
         ("tsne_points", cfg["tsne_points"] >= 0, "an integer >= 0 (0 skips t-SNE)"),
         ("generate", cfg["generate"] in ("", "clusters", "prior", "transit"),
