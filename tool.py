@@ -201,12 +201,19 @@ class IndexedBatches:
     def __len__(self):
         return math.ceil(len(self.data) / self.batch_size)
 
+    def batch_sizes(self):
+        """The size of every batch of an epoch, in order (the last one the rest): [B, ...]."""
+        n = len(self.data)
+        return [min(self.batch_size, n - start) for start in range(0, n, self.batch_size)]
+
     def __iter__(self):
         n = len(self.data)
         order = (torch.randperm(n, generator=self.generator).to(self.data.device)
                  if self.shuffle else torch.arange(n, device=self.data.device))
-        for start in range(0, n, self.batch_size):
-            idx = order[start:start + self.batch_size]
+        start = 0
+        for size in self.batch_sizes():
+            idx = order[start:start + size]
+            start += size
             yield self.data[idx], idx
 
 

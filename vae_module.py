@@ -126,12 +126,11 @@ def train(model, loader, prior_mu, prior_var, epochs, optimizer, alpha=1.0, gene
     return history
 
 
-def replay_noise(generator, n, batch_size, latent_dim, epochs):
-    """Advance generator as `epochs` epochs of train on n images draw from it: one
-    (B, latent_dim) normal per mini-batch (B = batch_size, the last batch the rest).
+def replay_noise(generator, sizes, latent_dim, epochs):
+    """Advance generator as `epochs` epochs of train draw from it: one (B, latent_dim)
+    normal per mini-batch of B images, sizes the loader's (IndexedBatches.batch_sizes).
     A run folder keeps no generator state (its size and kind differ between CPU and CUDA);
     resuming replays the draws instead (a fraction of a second), on any device."""
-    sizes = [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
     for _ in range(epochs):
         for size in sizes:
             torch.randn((size, latent_dim), generator=generator, device=generator.device)

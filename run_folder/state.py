@@ -86,29 +86,29 @@ def saved_settings(dir_name, cfg):
     return {**{k: json.loads(json.dumps(cfg[k])) for k in RECORDED if k in cfg}, **saved}
 
 
-def new_run(cfg, n, device, rounds_done=0):
-    """The state of a run before round 0: prior N(0, I), no model, fresh generators; the
-    VAE's noise generator as it stands after rounds_done rounds (noise_generator)."""
+def new_run(cfg, n, device):
+    """The state of a run before round 0: prior N(0, I), no model, fresh generators."""
     D = cfg["latent_dim"]
     return RunState(torch.zeros(n, D, device=device), torch.ones(n, D, device=device),
-                    np.random.default_rng(cfg["seed"]), noise_generator(cfg, n, device, rounds_done))
+                    np.random.default_rng(cfg["seed"]), torch.Generator(device=device).manual_seed(cfg["seed"]))
 
 
-def noise_generator(cfg, n, device, rounds_done):
+def noise_generator(cfg, device, train_loader, rounds_done):
     """The VAE's noise generator on device, seeded with the run's seed and advanced past
-    the draws of its first rounds_done rounds (vae_module.replay_noise)."""
+    the draws of its first rounds_done rounds on train_loader's batches (vae_module.replay_noise)."""
     generator = torch.Generator(device=device).manual_seed(cfg["seed"])
     epochs = sum(checks.round_epochs(cfg, it) for it in range(rounds_done))
-    return vae_module.replay_noise(generator, n, cfg["batch_size"], cfg["latent_dim"], epochs)
+    return vae_module.replay_noise(generator, train_loader.batch_sizes(), cfg["latent_dim"], epochs)
 
 
 def load_run(dir_name, cfg, n, device, train_loader):
     """The state of a run after its last complete round, read back from dir_name."""
     check_same_settings(cfg, saved_settings(dir_name, cfg), dir_name)
     rows = files.read_metrics(dir_name)
-    run = new_run(cfg, n, device, len(rows))
+    run = new_run(cfg, n, device)
     if not rows:
         return run
+    run.noise = noise_generator(cfg, device, train_loader, len(rows))
     it = len(rows) - 1
     ckpt = files.load_checkpoint(dir_name, it, device)
     run.model = files.new_vae(cfg, device)

@@ -8,8 +8,6 @@ import json
 import os
 
 
-
-
 def _idx_files(folder, train_prefix, test_prefix, labels="labels-idx1-ubyte"):
     return [f"{folder}/raw/{prefix}-{kind}" for prefix in (train_prefix, test_prefix)
             for kind in ("images-idx3-ubyte", labels)]
@@ -36,8 +34,7 @@ TSNE_ALL_POINTS = 10_000  # gmm_init="auto": a t-SNE map of every point up to th
 
 # settings that may change on --resume
 RESUMABLE = ("mutual_iteration", "resume", "device", "device_used", "cuda_deterministic", "data_root", "dir_name",
-             "sample_num",
-             "tsne_points", "generate", "generate_round", "transit", "tensorboard")
+             "sample_num", "tsne_points", "generate", "generate_round", "transit", "tensorboard")
 
 
 class SettingError(ValueError):

@@ -105,7 +105,7 @@ def test_checkpoints_hold_no_device_specific_state(tiny_run):
 
 
 def test_replayed_noise_is_the_noise_training_left(tiny_mnist):
-    """state.noise_generator(cfg, n, device, rounds) equals the generator that trained those
+    """state.noise_generator(cfg, device, loader, rounds) equals the generator that trained those
     rounds' epochs (the state resume rebuilds), on the last batch's odd size too."""
     import torch
     import tool
@@ -121,9 +121,10 @@ def test_replayed_noise_is_the_noise_training_left(tiny_mnist):
     for it in range(2):
         vae_module.train(model, train_loader, prior_mu, prior_var, settings.round_epochs(cfg, it),
                          vae_module.new_optimizer(model), generator=noise)
-    replayed = state.noise_generator(cfg, 300, torch.device("cpu"), 2)
+    replayed = state.noise_generator(cfg, torch.device("cpu"), train_loader, 2)
     assert torch.equal(replayed.get_state(), noise.get_state())
-    assert not torch.equal(state.noise_generator(cfg, 300, torch.device("cpu"), 1).get_state(), noise.get_state())
+    assert not torch.equal(state.noise_generator(cfg, torch.device("cpu"), train_loader, 1).get_state(),
+                           noise.get_state())
 
 
 def test_an_old_checkpoint_with_a_noise_state_still_resumes(tiny_run, tiny_mnist):
