@@ -41,7 +41,9 @@ transition, its states matched to labels, goes to the next digit's state (10/10:
 rounds: which round a rule without labels would report, from each run's metrics.csv (the
 folders under bench/results/ hold them): the ELBO of every round, whether it rises every
 round, the round of the largest ELBO and its ACC, beside round 0's, the last round's and
-the best round's ACC (the best picked by labels: a bound for any rule, not a rule).
+the best round's ACC (the best picked by labels: a bound for any rule, not a rule). Given
+model/ folders (their npy/class_*.npy), also the share of points whose class changed since
+the last round, and the round DEC's rule reports (the first under 5%, else the last).
 restart: on every later round's saved latents of each run, its own chain (a fresh map)
 beside chains started from the last round's classes, with and without its probabilities
 voting: ACC, mean log joint, share of points that changed class (bench/compare.py).

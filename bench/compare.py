@@ -163,14 +163,32 @@ def compare_table(c):
     return "\n".join(lines)
 
 
+CHANGED_TOL = 0.05  # DEC's stopping rule with this tolerance: the first later round changing fewer points
+
+
 def rounds_run(run):
-    """One run's ACC, NMI and ELBO per round, and the round of the largest ELBO."""
+    """One run's ACC, NMI and ELBO per round, the round of the largest ELBO and, where the
+    run folder holds its classes (npy/class_{it}.npy, a model/ folder), the share of points
+    whose class differs from the last round's (None otherwise; round 0: None)."""
     cfg = files.load_run_config(run)
     rows = files.read_metrics(run)
     elbo = [r["elbo"] for r in rows]
+    changed = None
+    if all(os.path.exists(os.path.join(run, "npy", f"class_{it}.npy")) for it in range(len(rows))):
+        classes = [files.load_array(run, "class", it) for it in range(len(rows))]
+        changed = [None] + [float(np.mean(b != a)) for a, b in zip(classes, classes[1:])]
     return {"run": os.path.basename(run), "seed": cfg["seed"], "dataset": cfg["dataset"], "n_data": cfg["n_data"],
             "acc": [r["acc"] for r in rows], "nmi": [r["nmi"] for r in rows], "elbo": elbo,
-            "elbo_rises": all(b > a for a, b in zip(elbo, elbo[1:])), "max_elbo_round": int(np.argmax(elbo))}
+            "elbo_rises": all(b > a for a, b in zip(elbo, elbo[1:])), "max_elbo_round": int(np.argmax(elbo)),
+            "changed": changed, "dec_round": dec_round(changed, len(rows))}
+
+
+def dec_round(changed, n_rounds):
+    """The round DEC's rule reports: the first later round whose share of changed points is
+    below CHANGED_TOL, else the last; None without the shares."""
+    if changed is None:
+        return None
+    return next((it for it in range(1, n_rounds) if changed[it] < CHANGED_TOL), n_rounds - 1)
 
 
 def rounds_table(results):
@@ -183,7 +201,14 @@ def rounds_table(results):
                      f"{r['acc'][r['max_elbo_round']]:.4f} |")
     pick = {"round 0": [r["acc"][0] for r in results], "last round": [r["acc"][-1] for r in results],
             "largest ELBO": [r["acc"][r["max_elbo_round"]] for r in results],
+            **({f"DEC's rule (first later round changing < {CHANGED_TOL:.0%} of points, else the last)":
+                [r["acc"][r["dec_round"]] for r in results]} if all(r.get("changed") for r in results) else {}),
             "best round by labels (a bound, not a rule)": [max(r["acc"]) for r in results]}
+    if all(r.get("changed") for r in results):
+        lines += ["", "| run | " + " | ".join(f"changed in round {i}" for i in range(1, n)) + " | DEC's round |",
+                  "|---" * (n + 1) + "|"]
+        lines += [f"| {r['run']} | " + " | ".join(f"{c:.1%}" for c in r["changed"][1:]) + f" | {r['dec_round']} |"
+                  for r in results]
     lines += ["", "| reported round | ACC, median [min, max] |", "|---|---|"]
     lines += [f"| {k} | {spread(v)} |" for k, v in pick.items()]
     return "\n".join(lines)

@@ -31,6 +31,24 @@ def test_rounds_reports_the_round_of_the_largest_elbo(tmp_path):
     table = analyse.rounds_table([rises, peaks])
     assert "| largest ELBO | 0.750 [0.700, 0.800] |" in table
     assert "| last round | 0.650 [0.600, 0.700] |" in table
+    assert rises["changed"] is None and "DEC's rule" not in table
+
+
+def test_rounds_gives_the_changed_share_and_decs_round(tmp_path):
+    """With the classes saved (a model/ folder): the share of points whose class changed
+    since the last round, and DEC's rule, the first later round under 5%, else the last."""
+    import numpy as np
+    write_run(tmp_path / "r", [-110, -100, -95, -94], [0.5, 0.6, 0.7, 0.65])
+    (tmp_path / "r" / "npy").mkdir()
+    for it, n_moved in enumerate([0, 30, 4, 0]):  # points 0..n_moved-1 in the next class
+        classes = np.arange(100) % 10
+        classes[:n_moved] = (classes[:n_moved] + 1) % 10
+        np.save(tmp_path / "r" / "npy" / f"class_{it}.npy", classes)
+    got = analyse.rounds_run(str(tmp_path / "r"))
+    assert got["changed"] == [None, 0.30, 0.26, 0.04] and got["dec_round"] == 3
+    table = analyse.rounds_table([got])
+    assert "| r | 30.0% | 26.0% | 4.0% | 3 |" in table
+    assert "first later round changing < 5% of points, else the last) | 0.650 [0.650, 0.650] |" in table
 
 
 def test_maps_table_keeps_the_rounds_apart():
