@@ -272,6 +272,27 @@ def point_messages(state, classes):
     return state.mu[classes], var[classes]
 
 
+def responsibilities(x, state):
+    """p(c_d = k | x_d, theta) = pi_k N(x_d | mu_k, Lambda_k^-1) / sum_j (...) under the
+    parameters alone, with no map's vote and no message from above (Bishop eq. 9.23):
+    latents x (N, D) -> (N, K). x is centred first, as in the chain."""
+    x = np.asarray(x, dtype=np.float64)
+    shift = x.mean(axis=0)
+    centred = GMMState(state.pi, state.mu - shift, state.Lambda)
+    return normalise_log(log_eta_unnormalised(quadratic_features(x - shift), x - shift, centred))[0]
+
+
+def expected_kl_messages(state, eta):
+    """The per-point Gaussian N(m_d, diag v_d) whose KL from any q = N(a, diag s^2) equals
+    sum_k eta_dk KL(q || N(mu_k, diag v_k)) up to a term free of q (VaDE's KL, Jiang et al.
+    2017 eq. 11, with the GMM's cluster probabilities eta in place of an encoder's):
+    1 / v_d = sum_k eta_dk / v_k and m_d = v_d sum_k eta_dk mu_k / v_k, v_k = diag(Lambda_k^-1).
+    So the VAE's gradients are those of the expected KL. eta (N, K) -> two (N, D) arrays."""
+    inv_var = 1.0 / np.diagonal(covariances(state.Lambda), axis1=1, axis2=2)
+    precision = eta @ inv_var
+    return (eta @ (state.mu * inv_var)) / precision, 1.0 / precision
+
+
 class GibbsGMM:
     """The Bayesian GMM above, sampled by blocked Gibbs sweeps; the chain knows no labels.
 

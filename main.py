@@ -23,6 +23,8 @@ batch_size = 100           # VAE mini-batch size
 warm_start_vae = True      # keep training the same VAE across rounds (False: a new VAE each round)
 send = "mean"              # latent the encoder sends to the GMM: "mean" or "sample"
 K = 10                     # number of GMM clusters
+message = "point"          # the GMM's message, each image's KL prior: "point" (its cluster's Gaussian) or "expected"
+                           # (the KL averaged over the GMM's own cluster probabilities, no map's vote; VaDE's)
 gmm_iter = 100             # Gibbs sweeps per round (of the GMM, and of the MLDA and MM above it)
 gmm_init = "auto"          # start of each chain: "auto" ("tsne" up to 10,000 points, "umap" above), "tsne" (GMM of a
                            # t-SNE map of <= 10,000 points), "umap" (of a UMAP map), "kmeans" or "prior" (the original's)
@@ -104,7 +106,7 @@ def train_model(mutual_iteration, dir_name, train_loader, all_loader, labels=Non
         start, map_prob, map_points = start_map(run, cfg, z)                    # map: where the chain starts
         gmm, history = sample_gmm(run, cfg, z, start, map_prob, labels, bar)     # GMM: Gibbs sweeps
         run.classes, run.gmm, run.z = gmm.classes, gmm.state, z
-        run.prior_mu, run.prior_var = vae_module.prior_from_gmm(gmm.point_mu, gmm.point_var, device)  # message
+        run.prior_mu, run.prior_var = state.gmm_message(cfg, gmm.state, gmm.classes, z, device)  # message
         row = {"round": it, "elbo": elbo, **files.last_scores(history)}
         upper = {}
         if cfg["model"] in MULTIMODAL:

@@ -101,6 +101,18 @@ def noise_generator(cfg, device, train_loader, rounds_done):
     return vae_module.replay_noise(generator, train_loader.batch_sizes(), cfg["latent_dim"], epochs)
 
 
+def gmm_message(cfg, gmm_state, classes, z, device):
+    """The GMM's message to the VAE as its per-image prior: two (N, D) tensors on device.
+    message "point": the Gaussian of each point's cluster (classes (N,)); "expected": the
+    Gaussian whose KL is the KL expected under the GMM's own cluster probabilities of the
+    latents z (N, D), without the map's vote (gmm_module.expected_kl_messages)."""
+    if cfg.get("message", "point") == "expected":
+        mean, var = gmm_module.expected_kl_messages(gmm_state, gmm_module.responsibilities(z, gmm_state))
+    else:
+        mean, var = gmm_module.point_messages(gmm_state, classes)
+    return vae_module.prior_from_gmm(mean, var, device)
+
+
 def load_run(dir_name, cfg, n, device, train_loader):
     """The state of a run after its last complete round, read back from dir_name."""
     check_same_settings(cfg, saved_settings(dir_name, cfg), dir_name)
@@ -126,8 +138,7 @@ def load_run(dir_name, cfg, n, device, train_loader):
     run.rng.bit_generator.state = json.loads(ckpt["numpy_rng"])
     run.gmm = files.load_gmm(dir_name, it)
     run.classes, run.z = files.load_array(dir_name, "class", it), files.load_array(dir_name, "z", it)
-    run.prior_mu, run.prior_var = vae_module.prior_from_gmm(
-        *gmm_module.point_messages(run.gmm, run.classes), device)
+    run.prior_mu, run.prior_var = gmm_message(cfg, run.gmm, run.classes, run.z, device)
     if cfg["model"] in MULTIMODAL:
         run.gmm_bias = files.load_file(f"{dir_name}/{files.UPPER_DIRS['mlda']}/gmm_message_{it}.npy", np.load)
     if cfg["model"] == "vae_gmm_mlda_mm":

@@ -140,6 +140,7 @@ def check_settings(cfg):
         ("K", cfg["K"] >= 1 and (cfg["data_path"] or cfg["K"] <= cfg["n_data"]),
          f"an integer between 1 and n_data={cfg['n_data']}"),
         ("gmm_iter", cfg["gmm_iter"] >= 1, "an integer >= 1"),
+        ("message", cfg["message"] in ("point", "expected"), "'point' or 'expected'"),
         ("gmm_init", cfg["gmm_init"] in ("auto", "umap", "tsne", "kmeans", "prior"),
          "'auto', 'tsne', 'umap', 'kmeans' or 'prior'"),
         ("sample_num", cfg["sample_num"] >= 1, "an integer >= 1"),
