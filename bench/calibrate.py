@@ -39,16 +39,21 @@ class ExampleNet(nn.Module):
         return F.log_softmax(self.fc2(x), dim=1)
 
 
-def cpu_model():
-    """The CPU's model name (from /proc/cpuinfo on Linux, else platform.processor())."""
+def cpu_info(field):
+    """A field of /proc/cpuinfo on Linux ("model name", "vendor_id"), else platform.processor()."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
+                if line.startswith(field):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def cpu_model():
+    """The CPU's model name."""
+    return cpu_info("model name")
 
 
 def machine(device="cpu"):

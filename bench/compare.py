@@ -199,12 +199,13 @@ def rounds_table(results):
         lines.append(f"| {r['run']} | {r['seed']} | " + " | ".join(f"{a:.4f}" for a in r["acc"]) +
                      f" | {'yes' if r['elbo_rises'] else 'no'} | {r['max_elbo_round']} | "
                      f"{r['acc'][r['max_elbo_round']]:.4f} |")
+    with_changed = all(r.get("changed") for r in results)  # every run read from a model/ folder
     pick = {"round 0": [r["acc"][0] for r in results], "last round": [r["acc"][-1] for r in results],
             "largest ELBO": [r["acc"][r["max_elbo_round"]] for r in results],
             **({f"DEC's rule (first later round changing < {CHANGED_TOL:.0%} of points, else the last)":
-                [r["acc"][r["dec_round"]] for r in results]} if all(r.get("changed") for r in results) else {}),
+                [r["acc"][r["dec_round"]] for r in results]} if with_changed else {}),
             "best round by labels (a bound, not a rule)": [max(r["acc"]) for r in results]}
-    if all(r.get("changed") for r in results):
+    if with_changed:
         lines += ["", "| run | " + " | ".join(f"changed in round {i}" for i in range(1, n)) + " | DEC's round |",
                   "|---" * (n + 1) + "|"]
         lines += [f"| {r['run']} | " + " | ".join(f"{c:.1%}" for c in r["changed"][1:]) + f" | {r['dec_round']} |"

@@ -148,15 +148,13 @@ def test_an_old_checkpoint_with_a_noise_state_still_resumes(tiny_run, tiny_mnist
 def cpu_kind():
     """The CPU's vector capability as torch sees it and its vendor ("AVX512_GenuineIntel"):
     both change float rounding (torch's kernels, and the BLAS kernels numpy and t-SNE pick)."""
-    import platform
+    import os
+    import sys
     import torch
-    vendor = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            vendor = next((line.split(":")[1].strip() for line in f if line.startswith("vendor_id")), vendor)
-    except OSError:
-        pass
-    return f"{torch.backends.cpu.get_cpu_capability()}_{vendor}"
+    from helpers import ROOT
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    from calibrate import cpu_info
+    return f"{torch.backends.cpu.get_cpu_capability()}_{cpu_info('vendor_id')}"
 
 
 def test_a_tiny_run_repeats_the_committed_metrics(tiny_mnist, tmp_path):
